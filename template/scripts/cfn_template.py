@@ -1,0 +1,113 @@
+"""Read template.yaml as plain data, and resolve the few intrinsics local runs need.
+
+CloudFormation's short tags (``!Ref``, ``!Sub``, ``!GetAtt``...) become their
+long ``{"Fn::...": ...}`` form, so tests can assert on the template as the
+owner edits it, and local runs name resources exactly as a deploy would.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, cast
+
+import yaml
+
+TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "template.yaml"
+
+
+class _CloudFormationLoader(yaml.SafeLoader):
+    """SafeLoader that knows CloudFormation's short-form tags."""
+
+
+def _short_form(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(cast(yaml.MappingNode, node), deep=True)
+    if tag_suffix == "Ref":
+        return {"Ref": value}
+    if tag_suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{tag_suffix}": value}
+
+
+_CloudFormationLoader.add_multi_constructor("!", _short_form)
+
+
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as stream:
+        return cast(dict[str, Any], yaml.load(stream, Loader=_CloudFormationLoader))  # noqa: S506 - SafeLoader subclass
+
+
+def resources_of_type(template: Mapping[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {
+        logical_id: resource
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == resource_type
+    }
+
+
+def the_function(template: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The service's one function: (logical id, properties)."""
+    functions = resources_of_type(template, "AWS::Serverless::Function")
+    if len(functions) != 1:
+        raise ValueError(f"expected one AWS::Serverless::Function, found {sorted(functions)}")
+    logical_id, function = next(iter(functions.items()))
+    return logical_id, function["Properties"]
+
+
+class Resolver:
+    """Resolves Ref, Sub and GetAtt against a stack that exists only locally."""
+
+    def __init__(self, template: Mapping[str, Any], stack_name: str, region: str, account_id: str) -> None:
+        self.template = template
+        self.pseudo = {
+            "AWS::StackName": stack_name,
+            "AWS::Region": region,
+            "AWS::AccountId": account_id,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+        }
+        self.parameters = {name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()}
+        self.physical_ids: dict[str, str] = {}
+        self.attributes: dict[tuple[str, str], str] = {}
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, dict) and len(value) == 1:
+            ((key, argument),) = value.items()
+            if key == "Ref":
+                return self._ref(argument)
+            if key == "Fn::Sub":
+                return self._sub(argument)
+            if key == "Fn::GetAtt":
+                return self.attributes[(argument[0], argument[1])]
+        if isinstance(value, dict):
+            return {key: self.resolve(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(item) for item in value]
+        return value
+
+    def _ref(self, name: str) -> str:
+        if name in self.pseudo:
+            return self.pseudo[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        return self.physical_ids[name]
+
+    def _sub(self, argument: str | list[Any]) -> str:
+        text, variables = (argument, {}) if isinstance(argument, str) else (argument[0], argument[1])
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in variables:
+                return str(self.resolve(variables[name]))
+            if "." in name:
+                logical_id, attribute = name.split(".", 1)
+                return self.attributes[(logical_id, attribute)]
+            return self._ref(name)
+
+        return re.sub(r"\$\{([^}!]+)\}", replace, text)

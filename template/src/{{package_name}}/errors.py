@@ -1,0 +1,46 @@
+"""The two ways a request can fail, and what the caller should do about it.
+
+A PermanentError will fail the same way on every retry (bad input, a broken
+business rule): it is reported, never retried. A TransientError comes from a
+dependency that may recover (throttling, a timeout): it is retried.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One invalid field: where it is (``items[0].quantity``) and what is wrong."""
+
+    field: str
+    message: str
+
+
+class PermanentError(Exception):
+    """Retrying cannot help: the input or the business rule must change."""
+
+
+class MalformedEventError(PermanentError):
+    """The event cannot be read at all (not JSON, a required header missing)."""
+
+
+class InvalidOrderError(PermanentError):
+    """The order is readable but breaks the schema or a business rule."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{error.field}: {error.message}" for error in errors))
+
+
+class OrderConflictError(PermanentError):
+    """An order with this id was already recorded with different content."""
+
+    def __init__(self, order_id: str) -> None:
+        self.order_id = order_id
+        super().__init__(f"order {order_id!r} was already recorded with different content")
+
+
+class TransientError(Exception):
+    """A dependency failed in a way that may pass: retry later."""
