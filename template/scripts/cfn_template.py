@@ -63,7 +63,14 @@ def the_function(template: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
 class Resolver:
     """Resolves Ref, Sub and GetAtt against a stack that exists only locally."""
 
-    def __init__(self, template: Mapping[str, Any], stack_name: str, region: str, account_id: str) -> None:
+    def __init__(
+        self,
+        template: Mapping[str, Any],
+        stack_name: str,
+        region: str,
+        account_id: str,
+        parameters: Mapping[str, str] | None = None,
+    ) -> None:
         self.template = template
         self.pseudo = {
             "AWS::StackName": stack_name,
@@ -73,6 +80,7 @@ class Resolver:
             "AWS::URLSuffix": "amazonaws.com",
         }
         self.parameters = {name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()}
+        self.parameters.update(parameters or {})
         self.physical_ids: dict[str, str] = {}
         self.attributes: dict[tuple[str, str], str] = {}
 
