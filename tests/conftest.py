@@ -1,0 +1,24 @@
+"""Suite-wide setup: which template is rendered, and a git identity for the commits tests make."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from judges import REPO_ROOT
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-copie renders --template, "." by default: pin it to this repository
+    # (absolute, so copier records a path a later `copier update` can follow).
+    config.option.template = str(REPO_ROOT)
+    # copier, pytest-copie and the update tests commit; a fresh machine has no identity.
+    configured = subprocess.run(
+        ["git", "config", "user.email"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    if not configured:
+        for role in ("AUTHOR", "COMMITTER"):
+            os.environ.setdefault(f"GIT_{role}_NAME", "Template Tests")
+            os.environ.setdefault(f"GIT_{role}_EMAIL", "template-tests@example.com")

@@ -1,0 +1,57 @@
+"""Work done once per test run, whichever xdist worker asks for it first.
+
+xdist workers are separate processes with separate sessions, so a
+session-scoped fixture runs once per worker. Rendering a combination or
+building a venv is shared instead: the first worker does it under a file lock
+and records the outcome (or the failure) as JSON; the others read the record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created if missing) across processes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def run_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """A directory shared by all workers of this run (the parent of their basetemps)."""
+    base = tmp_path_factory.getbasetemp()
+    return base if worker_id == "master" else base.parent
+
+
+def once(directory: Path, key: str, build: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+    """`build(directory / key)` once per run; every caller gets its JSON-able result.
+
+    A build that raised fails every test that asks for it, with the original
+    traceback, without being tried again.
+    """
+    record = directory / f"{key}.json"
+    with locked(directory / f"{key}.lock"):
+        if not record.exists():
+            try:
+                outcome = {"result": build(directory / key)}
+            except Exception:  # recorded for every test that needs it
+                outcome = {"error": traceback.format_exc()}
+            record.write_text(json.dumps(outcome))
+        outcome = json.loads(record.read_text())
+    if "error" in outcome:
+        pytest.fail(f"{key} failed (built once for the whole run):\n{outcome['error']}", pytrace=False)
+    return dict(outcome["result"])

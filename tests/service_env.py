@@ -1,0 +1,119 @@
+"""The environment a rendered service's own tools run in (ruff, mypy, pytest).
+
+Every combination of the matrix declares its dependencies in its
+pyproject.toml. Building a venv per combination would install the same
+packages six times, so venvs are keyed by the Python version and a hash of the
+dependency list: combinations that declare the same list share one, built once
+under a file lock (xdist workers are separate processes) and kept in .venvs/
+for the next run.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from judges import REPO_ROOT, clean_env
+from once import locked
+
+VENVS_DIR = REPO_ROOT / ".venvs"
+
+
+def find_python(version: str) -> Path:
+    """The interpreter for `version` ("3.13"): on PATH, else in pyenv's versions."""
+    candidates: list[str] = []
+    if on_path := shutil.which(f"python{version}"):
+        candidates.append(on_path)
+    pyenv_root = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
+    # pyenv's shims answer only for the versions selected globally: look behind them.
+    candidates += sorted(
+        glob.glob(f"{pyenv_root}/versions/{version}.*/bin/python{version}"),
+        key=lambda p: [int(n) for n in re.findall(r"\d+", Path(p).parents[1].name)],
+        reverse=True,
+    )
+    for candidate in candidates:
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == version:
+            return Path(candidate)
+    raise RuntimeError(f"no Python {version} found on PATH or under {pyenv_root}/versions")
+
+
+def _group(groups: dict[str, list[Any]], name: str) -> list[str]:
+    """A PEP 735 dependency group with its `include-group` entries expanded."""
+    requirements: list[str] = []
+    for entry in groups[name]:
+        if isinstance(entry, dict):
+            requirements += _group(groups, entry["include-group"])
+        else:
+            requirements.append(entry)
+    return requirements
+
+
+def service_requirements(pyproject_path: Path) -> list[str]:
+    """Runtime dependencies plus the dev ones, wherever the pyproject declares them."""
+    pyproject = tomllib.loads(pyproject_path.read_text())
+    project = pyproject.get("project", {})
+    groups = pyproject.get("dependency-groups", {})
+    if "dev" in groups:
+        dev = _group(groups, "dev")
+    elif "dev" in project.get("optional-dependencies", {}):
+        dev = project["optional-dependencies"]["dev"]
+    else:
+        dev = pyproject.get("tool", {}).get("uv", {}).get("dev-dependencies", [])
+    if not dev:
+        raise RuntimeError(f"{pyproject_path} declares no dev dependencies ([dependency-groups] dev)")
+    return sorted(set(project.get("dependencies", [])) | set(dev))
+
+
+def _uv() -> str:
+    uv = os.environ.get("UV") or shutil.which("uv")
+    if not uv:
+        raise RuntimeError("uv not found: run `bash tests/run.sh`, which installs it")
+    return uv
+
+
+def service_venv(project: Path, python_version: str) -> Path:
+    """A venv with the service's runtime and dev dependencies for `python_version`."""
+    requirements = service_requirements(project / "pyproject.toml")
+    key = hashlib.sha256("\n".join([python_version, *requirements]).encode()).hexdigest()[:12]
+    venv = VENVS_DIR / f"service-py{python_version}-{key}"
+    with locked(VENVS_DIR / f"{venv.name}.lock"):
+        stamp = venv / ".stamp"
+        if stamp.is_file() and stamp.read_text() == key:
+            return venv
+        shutil.rmtree(venv, ignore_errors=True)
+        env = clean_env({"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"})
+        for command in (
+            [_uv(), "venv", "--quiet", "--python", str(find_python(python_version)), str(venv)],
+            [_uv(), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), *requirements],
+        ):
+            done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
+        (venv / "requirements.txt").write_text("\n".join(requirements) + "\n")
+        stamp.write_text(key)
+    return venv
+
+
+def service_tool_env(venv: Path, caches: Path) -> dict[str, str]:
+    """Environment for the service's tools: its venv first, caches kept out of the project."""
+    return clean_env(
+        {
+            "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+            "VIRTUAL_ENV": str(venv),
+            "RUFF_CACHE_DIR": str(caches / "ruff"),
+            "MYPY_CACHE_DIR": str(caches / "mypy"),
+        }
+    )
