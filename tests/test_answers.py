@@ -1,0 +1,57 @@
+"""Questions: bad answers are refused up front, defaults follow earlier answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# (answers, the question the refusal must name, what it must say is allowed)
+REFUSED = [
+    pytest.param({"service_name": "Bad Name!"}, "service_name", "kebab-case", id="service_name-not-kebab"),
+    pytest.param({"service_name": "a" * 41}, "service_name", "40 characters", id="service_name-41-chars"),
+    pytest.param({"event_source": "ftp"}, "event_source", "'sqs', 'api'", id="event_source-ftp"),
+    pytest.param({"database": "mysql"}, "database", "'none', 'dynamodb'", id="database-mysql"),
+    pytest.param({"event_source": "api", "timeout_seconds": 30}, "timeout_seconds", "1 to 29", id="timeout-30-for-api"),
+    pytest.param({"aws_region": "mars"}, "aws_region", "us-east-1", id="aws_region-mars"),
+    pytest.param({"alarm_email": "not-an-email"}, "alarm_email", "e-mail address", id="alarm_email-not-email"),
+    pytest.param({"reserved_concurrency": -1}, "reserved_concurrency", "1000", id="reserved_concurrency-negative"),
+    pytest.param(
+        {"event_source": "api", "jwt_issuer": "http://insecure"}, "jwt_issuer", "https://", id="jwt_issuer-http"
+    ),
+]
+
+
+def written_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if not p.is_dir()]
+
+
+@pytest.mark.parametrize(("answers", "question", "allowed"), REFUSED)
+def test_bad_answer_is_refused_naming_question_and_what_is_allowed(
+    copie: Any, answers: dict[str, Any], question: str, allowed: str
+) -> None:
+    result = copie.copy(extra_answers=answers)
+
+    assert result.exit_code == -1, f"{answers} was accepted"
+    message = str(result.exception)
+    assert question in message, message
+    assert allowed in message, message
+    assert written_files(copie.test_dir) == [], "a refused answer still wrote files"
+
+
+def test_names_derive_from_the_project_name(copie: Any) -> None:
+    result = copie.copy(extra_answers={"project_name": "Billing Events API"})
+
+    assert result.exit_code == 0, result.exception
+    assert result.answers["service_name"] == "billing-events-api"
+    assert result.answers["package_name"] == "billing_events_api"
+    assert (result.project_dir / "src" / "billing_events_api" / "handler.py").is_file()
+
+
+@pytest.mark.parametrize(("event_source", "timeout"), [("api", 10), ("sqs", 30)])
+def test_timeout_defaults_to_what_the_event_source_allows(copie: Any, event_source: str, timeout: int) -> None:
+    result = copie.copy(extra_answers={"event_source": event_source})
+
+    assert result.exit_code == 0, result.exception
+    assert result.answers["timeout_seconds"] == timeout

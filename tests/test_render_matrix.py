@@ -1,0 +1,251 @@
+"""Every combination the template renders passes every judge, out of the box.
+
+Each combination is rendered once per run and shared by all its tests, on
+whichever xdist worker they run (see once.py). Each gate is its own test, so a
+report names the combination and the judge that refused it.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_copie.plugin import Copie
+
+import judges
+from once import once, run_dir
+from service_env import service_tool_env, service_venv
+
+
+@dataclass(frozen=True)
+class Combination:
+    id: str
+    answers: dict[str, Any]
+
+
+MATRIX = [
+    *(
+        Combination(f"{source}-{database}", {"event_source": source, "database": database})
+        for source in ("sqs", "api")
+        for database in ("none", "dynamodb")
+    ),
+    Combination("sqs-dynamodb-py3.12", {"event_source": "sqs", "database": "dynamodb", "python_version": "3.12"}),
+    Combination(
+        "api-none-non-defaults",
+        {
+            "event_source": "api",
+            "database": "none",
+            "architecture": "x86_64",
+            "reserved_concurrency": 5,
+            "alarm_email": "oncall@example.com",
+            "jwt_issuer": "https://example.auth0.com/",
+            "jwt_audience": "orders-api",
+            "deployment_strategy": "linear",
+        },
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Service:
+    """A rendered combination: where it is and what was answered."""
+
+    project: Path
+    answers: dict[str, Any]
+    caches: Path
+
+    @property
+    def package(self) -> str:
+        return str(self.answers["package_name"])
+
+    def files(self) -> Iterator[Path]:
+        return (p for p in sorted(self.project.rglob("*")) if ".git" not in p.relative_to(self.project).parts)
+
+
+@pytest.fixture(scope="session")
+def render(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    worker_id: str,
+    _copier_config_file: Path,
+) -> Callable[[Combination], Service]:
+    """Render each combination once per run (shared by the xdist workers)."""
+    shared = run_dir(tmp_path_factory, worker_id)
+    services: dict[str, Service] = {}
+
+    def build(combination: Combination, directory: Path) -> dict[str, Any]:
+        directory.mkdir()
+        result = Copie(Path(request.config.option.template), directory, _copier_config_file).copy(
+            extra_answers=combination.answers
+        )
+        if result.exit_code != 0:
+            raise RuntimeError(f"copier could not render {combination.id}: {result.exception}") from result.exception
+        return {"project": str(result.project_dir), "answers": result.answers}
+
+    def rendered(combination: Combination) -> Service:
+        if combination.id not in services:
+            done = once(shared, f"render-{combination.id}", lambda d: build(combination, d))
+            caches = tmp_path_factory.mktemp(f"{combination.id}-caches")
+            services[combination.id] = Service(Path(done["project"]), done["answers"], caches)
+        return services[combination.id]
+
+    return rendered
+
+
+@pytest.fixture(params=[pytest.param(c, id=c.id) for c in MATRIX])
+def service(request: pytest.FixtureRequest, render: Callable[[Combination], Service]) -> Service:
+    return render(request.param)
+
+
+def run_tool(service: Service, *command: str) -> subprocess.CompletedProcess[str]:
+    """Run one of the service's own tools (its venv's ruff, mypy, pytest) in its directory."""
+    venv = service_venv(service.project, str(service.answers["python_version"]))
+    return judges.run(
+        [str(venv / "bin" / "python"), *command],
+        service.project,
+        service_tool_env(venv, service.caches),
+    )
+
+
+def make_command(project: Path, target: str, tool: str) -> list[str]:
+    """The arguments the service's Makefile passes to `tool` in `target`."""
+    assert (project / "Makefile").is_file(), "the service has no Makefile"
+    if shutil.which("make"):
+        dry_run = subprocess.run(
+            ["make", "--dry-run", "--no-print-directory", target],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        judges.assert_passes(dry_run, f"make --dry-run {target}")
+        lines = dry_run.stdout.splitlines()
+    else:  # no make on the machine: read the recipe, which must then be literal
+        recipe = re.search(rf"^{re.escape(target)}:[^=\n]*\n((?:\t.*\n?)+)", (project / "Makefile").read_text(), re.M)
+        assert recipe, f"the Makefile has no `{target}` target"
+        lines = [line.strip().lstrip("@-") for line in recipe.group(1).splitlines()]
+    for line in lines:
+        words = shlex.split(line)
+        for i, word in enumerate(words):
+            if Path(word).name == tool:
+                return words[i + 1 :]
+    raise AssertionError(f"`make {target}` does not run {tool}: {lines}")
+
+
+# ---------------------------------------------------------------- the service's own gates
+def test_ruff_finds_nothing(service: Service) -> None:
+    judges.assert_passes(run_tool(service, "-m", "ruff", "check", "."), "ruff check")
+
+
+def test_code_is_ruff_formatted(service: Service) -> None:
+    judges.assert_passes(run_tool(service, "-m", "ruff", "format", "--check", "--diff", "."), "ruff format --check")
+
+
+def test_mypy_strict_passes_as_make_typecheck_runs_it(service: Service) -> None:
+    arguments = make_command(service.project, "typecheck", "mypy")
+    assert "--strict" in arguments or "strict = true" in (service.project / "pyproject.toml").read_text()
+    judges.assert_passes(run_tool(service, "-m", "mypy", *arguments), "mypy")
+
+
+def test_generated_test_suite_passes(service: Service) -> None:
+    # The service's own pytest config (pythonpath, markers); e2e tests skip without a stack.
+    judges.assert_passes(run_tool(service, "-m", "pytest", "-q", "-p", "no:cacheprovider"), "the service's tests")
+
+
+# ---------------------------------------------------------------- outside judges
+def templates_of(service: Service) -> list[str]:
+    return [t for t in ("template.yaml", "bootstrap/template.yaml") if (service.project / t).is_file()]
+
+
+def test_cfn_lint_accepts_templates(service: Service) -> None:
+    templates = templates_of(service)
+    assert "template.yaml" in templates, "the service has no template.yaml"
+    judges.assert_passes(judges.cfn_lint(service.project, templates, service.answers["aws_region"]), "cfn-lint")
+
+
+def test_sam_validate_lint_passes(service: Service) -> None:
+    result = judges.sam_validate(service.project, "template.yaml", service.answers["aws_region"])
+    judges.assert_passes(result, "sam validate --lint")
+
+
+def test_checkov_finds_nothing(service: Service) -> None:
+    judges.assert_passes(judges.checkov(service.project), "checkov")
+
+
+def workflows_of(service: Service) -> list[str]:
+    workflows = sorted(
+        str(p.relative_to(service.project)) for p in (service.project / ".github/workflows").glob("*.y*ml")
+    )
+    assert workflows, "the service has no GitHub workflows"
+    return workflows
+
+
+def test_actionlint_accepts_workflows(service: Service) -> None:
+    judges.assert_passes(judges.actionlint(service.project, workflows_of(service)), "actionlint")
+
+
+def test_zizmor_finds_nothing(service: Service) -> None:
+    workflows_of(service)
+    judges.assert_passes(judges.zizmor(service.project), "zizmor")
+
+
+# ---------------------------------------------------------------- clean output
+LEFTOVER_JINJA = re.compile(r"(?<!\$)\{\{|\{%|%\}")  # ${{ }} is GitHub Actions' own syntax
+
+
+def text_files(service: Service, suffixes: tuple[str, ...] | None = None) -> Iterator[tuple[Path, str]]:
+    for path in service.files():
+        if path.is_file() and (suffixes is None or path.suffix in suffixes):
+            try:
+                yield path, path.read_text()
+            except UnicodeDecodeError:
+                continue
+
+
+def test_no_template_syntax_left_in_output(service: Service) -> None:
+    leftovers = [
+        f"{path.relative_to(service.project)}:{number}: {line.strip()}"
+        for path, text in text_files(service)
+        for number, line in enumerate(text.splitlines(), 1)
+        if LEFTOVER_JINJA.search(line)
+    ]
+    assert not leftovers, "Jinja left in the rendered files:\n" + "\n".join(leftovers)
+
+
+def test_no_template_file_names_or_slots_in_output(service: Service) -> None:
+    names = [str(p.relative_to(service.project)) for p in service.files()]
+    leftovers = [n for n in names if n.endswith(".jinja") or "_slots" in Path(n).parts or "{" in n]
+    assert not leftovers, f"template files or partials in the output: {leftovers}"
+
+
+def third_blank_lines(text: str) -> Iterator[int]:
+    """Line numbers where a run of blank lines reaches three."""
+    run = 0
+    for number, line in enumerate(text.splitlines(), 1):
+        run = run + 1 if not line.strip() else 0
+        if run == 3:
+            yield number
+
+
+def test_no_runs_of_blank_lines_in_code_and_config(service: Service) -> None:
+    runs = [
+        f"{path.relative_to(service.project)}:{number}"
+        for path, text in text_files(service, (".py", ".yaml", ".yml", ".toml"))
+        for number in third_blank_lines(text)
+    ]
+    assert not runs, f"3 or more blank lines in a row (Jinja whitespace) at: {runs}"
+
+
+def test_store_module_exists_only_with_a_database(service: Service) -> None:
+    store = service.project / "src" / service.package / "store.py"
+    assert (service.project / "src" / service.package / "handler.py").is_file()
+    assert store.is_file() == (service.answers["database"] == "dynamodb"), (
+        f"database={service.answers['database']} but store.py {'exists' if store.exists() else 'is missing'}"
+    )

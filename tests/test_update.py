@@ -1,0 +1,175 @@
+"""`copier update` brings a new template version into a service and keeps its owner's edits.
+
+The round trip uses real tags: this template's current content (committed or
+not) becomes a repository tagged v1.0.0, a service is copied from it and edited
+by its owner, the template gets a change tagged v1.1.0, and the service is
+updated to it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import judges
+from once import once, run_dir
+
+OWNER_EDIT = '''
+
+def owner_added_rule(total: int) -> bool:
+    """Added by the owner after the copy."""
+    return total > 0
+'''
+TEMPLATE_CHANGE = "Template v1.1.0 added this line."
+POST_COPY_MESSAGE = "Initialised a git repository"  # hooks/post_copy.py says it when it runs
+
+
+def git(cwd: Path, *args: str) -> str:
+    done = judges.run(["git", *args], cwd)
+    judges.assert_passes(done, f"git {args[0]}")
+    return done.stdout
+
+
+def copier(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    done = judges.run([sys.executable, "-m", "copier", *args], cwd)
+    judges.assert_passes(done, f"copier {args[0]}")
+    return done
+
+
+def commit_all(repo: Path, message: str) -> None:
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "--no-verify", "--message", message)
+
+
+def build_template_repo(repo: Path) -> dict[str, Any]:
+    """The template as it is in this work tree, in a repository of its own tagged v1.0.0."""
+    repo.mkdir()
+    listed = git(judges.REPO_ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    for name in filter(None, listed.split("\0")):
+        source = judges.REPO_ROOT / name
+        if source.is_file():  # tracked files deleted in the work tree are listed too
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, repo / name, follow_symlinks=False)
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    commit_all(repo, "Template v1.0.0")
+    git(repo, "tag", "v1.0.0")
+    return {"repo": str(repo)}
+
+
+@pytest.fixture
+def shared(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    return run_dir(tmp_path_factory, worker_id)
+
+
+@pytest.fixture
+def template_repo(shared: Path) -> Path:
+    return Path(once(shared, "update-template", build_template_repo)["repo"])
+
+
+@dataclass(frozen=True)
+class Copied:
+    project: Path
+    output: str
+
+
+@pytest.fixture
+def copied(shared: Path, template_repo: Path) -> Copied:
+    def build(directory: Path) -> dict[str, Any]:
+        project = directory / "order-service"
+        done = copier(
+            template_repo.parent,
+            "copy",
+            "--trust",
+            "--defaults",
+            "--vcs-ref",
+            "v1.0.0",
+            str(template_repo),
+            str(project),
+        )
+        return {"project": str(project), "output": done.stdout + done.stderr}
+
+    done = once(shared, "update-copy", build)
+    return Copied(Path(done["project"]), done["output"])
+
+
+def answers(project: Path) -> dict[str, object]:
+    loaded = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+@dataclass(frozen=True)
+class Updated:
+    project: Path
+    logic: Path
+    output: str
+
+
+@pytest.fixture
+def updated(shared: Path, copied: Copied, template_repo: Path) -> Updated:
+    def build(directory: Path) -> dict[str, Any]:
+        # Its own copy of the service: the tests of the copy keep seeing v1.0.0.
+        project = directory / copied.project.name
+        shutil.copytree(copied.project, project, symlinks=True)
+        commit_all(project, "Service rendered from template v1.0.0")
+
+        logic = project / "src" / str(answers(project)["package_name"]) / "logic.py"
+        logic.write_text(logic.read_text() + OWNER_EDIT)
+        commit_all(project, "Owner adds a business rule")
+
+        readme = template_repo / "template" / "README.md.jinja"
+        readme.write_text(readme.read_text() + f"\n{TEMPLATE_CHANGE}\n")
+        commit_all(template_repo, "Template v1.1.0")
+        git(template_repo, "tag", "v1.1.0")
+
+        done = copier(project, "update", "--defaults", "--trust", "--vcs-ref", "v1.1.0")
+        return {"project": str(project), "logic": str(logic), "output": done.stdout + done.stderr}
+
+    done = once(shared, "update-update", build)
+    return Updated(Path(done["project"]), Path(done["logic"]), done["output"])
+
+
+def test_copy_leaves_the_service_a_git_repository(copied: Copied) -> None:
+    assert (copied.project / ".git").is_dir()
+    assert Path(git(copied.project, "rev-parse", "--show-toplevel").strip()) == copied.project.resolve()
+
+
+def test_copy_records_the_template_source_and_version(copied: Copied, template_repo: Path) -> None:
+    recorded = answers(copied.project)
+    assert recorded["_src_path"] == str(template_repo)
+    assert recorded["_commit"] == "v1.0.0"
+
+
+def test_update_keeps_the_owners_edit(updated: Updated) -> None:
+    assert OWNER_EDIT in updated.logic.read_text()
+
+
+def test_update_brings_the_template_change(updated: Updated) -> None:
+    assert TEMPLATE_CHANGE in (updated.project / "README.md").read_text()
+
+
+def test_update_leaves_no_conflicts(updated: Updated) -> None:
+    conflicted = [
+        str(path.relative_to(updated.project))
+        for path in updated.project.rglob("*")
+        if ".git" not in path.relative_to(updated.project).parts
+        and path.is_file()
+        and (path.suffix == ".rej" or any(m in path.read_text(errors="replace") for m in ("<<<<<<< ", ">>>>>>> ")))
+    ]
+    assert not conflicted, f"conflicts after update: {conflicted}\n{updated.output}"
+
+
+def test_update_records_the_new_version(updated: Updated) -> None:
+    assert answers(updated.project)["_commit"] == "v1.1.0"
+
+
+def test_update_does_not_rerun_the_post_copy_task(copied: Copied, updated: Updated) -> None:
+    assert POST_COPY_MESSAGE in copied.output, "the post-copy task did not run on copy"
+    assert POST_COPY_MESSAGE not in updated.output, updated.output
