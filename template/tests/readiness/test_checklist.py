@@ -1,0 +1,177 @@
+"""The production readiness checklist, read from template.yaml so it keeps holding as the service changes.
+
+Each test names the checklist item it protects. A failure here means an edit
+removed a safeguard: restore it, or change the test with a reason in review.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from cfn_template import resources_of_type
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+# Resource types that accept tags; every one must carry the cost-allocation tag.
+TAGGABLE = {
+    "AWS::Serverless::Function",
+    "AWS::Serverless::HttpApi",
+    "AWS::IAM::Role",
+    "AWS::Logs::LogGroup",
+    "AWS::DynamoDB::Table",
+    "AWS::SQS::Queue",
+    "AWS::SNS::Topic",
+    "AWS::KMS::Key",
+}
+# AWS offers no resource-level permissions for these actions.
+ACTIONS_THAT_REQUIRE_STAR = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+def role_statements(template: dict[str, Any], function: dict[str, Any]) -> list[dict[str, Any]]:
+    role_id = function["Role"]["Fn::GetAtt"][0]
+    role = template["Resources"][role_id]["Properties"]
+    return [statement for policy in role["Policies"] for statement in policy["PolicyDocument"]["Statement"]]
+
+
+def tag_value(tags: Any, key: str) -> Any:
+    if isinstance(tags, dict):
+        return tags.get(key)
+    return next((tag["Value"] for tag in tags or [] if tag["Key"] == key), None)
+
+
+def test_the_function_has_one_clear_responsibility(template: dict[str, Any]) -> None:
+    assert len(resources_of_type(template, "AWS::Serverless::Function")) == 1
+
+
+def test_timeout_and_memory_are_configured_intentionally(function: dict[str, Any]) -> None:
+    assert isinstance(function["Timeout"], int)
+    assert 1 <= function["Timeout"] <= 900
+    assert isinstance(function["MemorySize"], int)
+    assert 128 <= function["MemorySize"] <= 10240
+
+
+def test_logs_are_structured_json_with_a_retention(template: dict[str, Any], function: dict[str, Any]) -> None:
+    assert function["LoggingConfig"]["LogFormat"] == "JSON"
+    log_group = template["Resources"][function["LoggingConfig"]["LogGroup"]["Ref"]]["Properties"]
+    assert log_group["RetentionInDays"] > 0
+
+
+def test_tracing_is_active_without_the_xray_sdk_in_the_package(function: dict[str, Any]) -> None:
+    assert function["Tracing"] == "Active"
+    shipped = (ROOT / "src" / "requirements.txt").read_text(encoding="utf-8").lower()
+    assert "aws-xray-sdk" not in shipped
+
+
+def test_recursive_loops_are_terminated(function: dict[str, Any]) -> None:
+    assert function["RecursiveLoop"] == "Terminate"
+
+
+def test_deploys_go_through_an_alias_and_roll_back_on_the_new_versions_alarms(
+    function: dict[str, Any], alarms: dict[str, dict[str, Any]]
+) -> None:
+    assert function["AutoPublishAlias"]
+    preference = function["DeploymentPreference"]
+    assert preference["Type"]
+    watched = [alarms[reference["Ref"]] for reference in preference["Alarms"]]
+    assert {alarm["MetricName"] for alarm in watched} >= {"Errors"}
+    for alarm in watched:
+        dimensions = {dimension["Name"] for dimension in alarm["Dimensions"]}
+        assert "ExecutedVersion" in dimensions, "a rollback alarm must watch the new version, not the whole function"
+
+
+def test_the_function_uses_its_own_least_privilege_role(template: dict[str, Any], function: dict[str, Any]) -> None:
+    assert "Policies" not in function, "SAM policy templates would add a second, broader role policy"
+    role = template["Resources"][function["Role"]["Fn::GetAtt"][0]]["Properties"]
+    assert "ManagedPolicyArns" not in role, "AWS managed policies grant actions on every resource"
+    for statement in role_statements(template, function):
+        actions = statement["Action"]
+        assert all("*" not in action for action in actions), f"{statement['Sid']}: name each action"
+        if statement["Resource"] == "*":
+            assert set(actions) <= ACTIONS_THAT_REQUIRE_STAR, f"{statement['Sid']}: name the resource"
+
+
+def test_the_reviewed_policy_is_the_deployed_policy(template: dict[str, Any], function: dict[str, Any]) -> None:
+    reviewed = json.loads((ROOT / "policies" / "function-policy.json").read_text(encoding="utf-8"))
+    assert reviewed["Statement"] == role_statements(template, function)
+
+
+def test_secrets_are_not_in_environment_variables(function: dict[str, Any]) -> None:
+    names = function["Environment"]["Variables"]
+    assert not [name for name in names if re.search(r"PASSWORD|SECRET|TOKEN|PRIVATE|CREDENTIAL", name)]
+
+
+def test_errors_throttles_and_duration_alarm_to_the_alarm_topic(
+    function: dict[str, Any], alarms: dict[str, dict[str, Any]]
+) -> None:
+    notifying = [alarm for alarm in alarms.values() if alarm.get("AlarmActions") == [{"Ref": "AlarmTopic"}]]
+    on_function = {alarm["MetricName"] for alarm in notifying if alarm.get("Namespace") == "AWS/Lambda"}
+    assert on_function >= {"Errors", "Throttles", "Duration"}
+    [duration] = [alarm for alarm in notifying if alarm.get("MetricName") == "Duration"]
+    assert duration["Threshold"] < function["Timeout"] * 1000, "alarm before the timeout kills invocations"
+
+
+def test_reserved_concurrency_is_watched_when_it_is_reserved(
+    function: dict[str, Any], alarms: dict[str, dict[str, Any]]
+) -> None:
+    reserved = function.get("ReservedConcurrentExecutions")
+    watching = [alarm for alarm in alarms.values() if alarm.get("MetricName") == "ConcurrentExecutions"]
+    if reserved:
+        assert [alarm["Threshold"] <= reserved for alarm in watching] == [True]
+    else:
+        assert watching == []
+
+
+def test_the_alarm_topic_uses_a_key_cloudwatch_and_budgets_can_use(template: dict[str, Any]) -> None:
+    [topic] = resources_of_type(template, "AWS::SNS::Topic").values()
+    key_reference = topic["Properties"]["KmsMasterKeyId"]
+    assert key_reference != "alias/aws/sns", "alarms are dropped silently on the AWS managed key"
+    key = template["Resources"][key_reference["Ref"]]["Properties"]
+    principals = set()
+    for statement in key["KeyPolicy"]["Statement"]:
+        if "kms:GenerateDataKey*" in statement["Action"]:
+            principals.update(statement["Principal"].get("Service", []))
+    assert principals >= {"cloudwatch.amazonaws.com", "budgets.amazonaws.com"}
+    assert key["EnableKeyRotation"] is True
+
+
+def test_a_budget_watches_the_service_cost_allocation_tag(template: dict[str, Any], function: dict[str, Any]) -> None:
+    [budget] = resources_of_type(template, "AWS::Budgets::Budget").values()
+    service = function["Tags"]["service"]
+    assert budget["Properties"]["Budget"]["CostFilters"]["TagKeyValue"] == [f"user:service${service}"]
+    subscribers = [
+        subscriber["Address"]
+        for notification in budget["Properties"]["NotificationsWithSubscribers"]
+        for subscriber in notification["Subscribers"]
+    ]
+    assert subscribers
+    assert all(address == {"Ref": "AlarmTopic"} for address in subscribers)
+
+
+def test_tables_are_retained_recoverable_and_encrypted(template: dict[str, Any]) -> None:
+    tables = resources_of_type(template, "AWS::DynamoDB::Table")
+    assert tables
+    for logical_id, table in tables.items():
+        assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain", logical_id
+        properties = table["Properties"]
+        assert properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True, logical_id
+        assert properties["SSESpecification"]["SSEEnabled"] is True, logical_id
+        assert properties["BillingMode"] == "PAY_PER_REQUEST", logical_id
+
+
+def test_idempotency_records_expire(template: dict[str, Any]) -> None:
+    table = template["Resources"]["IdempotencyTable"]["Properties"]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+
+
+def test_every_taggable_resource_carries_the_service_cost_tag(
+    template: dict[str, Any], function: dict[str, Any]
+) -> None:
+    service = function["Tags"]["service"]
+    untagged = [
+        logical_id
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] in TAGGABLE and tag_value(resource["Properties"].get("Tags"), "service") != service
+    ]
+    assert untagged == []
