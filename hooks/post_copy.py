@@ -1,7 +1,9 @@
-"""Run once after `copier copy`: put the new service under git.
+"""Run once after `copier copy`: put the new service under git and lock its dependencies.
 
-`copier update` needs the project in a git repository. Stdlib only: copier
-runs this with its own interpreter. Safe to run again.
+`copier update` needs the project in a git repository, and the service's CI
+installs from uv.lock (`UV_LOCKED`). Both steps are best-effort: without git
+or uv the copy still succeeds and the message says what to run. Stdlib only:
+copier runs this with its own interpreter. Safe to run again.
 """
 
 from __future__ import annotations
@@ -12,11 +14,35 @@ import sys
 from pathlib import Path
 
 
-def main() -> int:
-    project = Path.cwd()
+def find_uv() -> str | None:
+    """uv installed beside copier (`pip install copier uv`) first, else on PATH."""
+    try:
+        from uv import find_uv_bin
+
+        return str(find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        return shutil.which("uv")
+
+
+def lock_dependencies(project: Path) -> None:
+    if (project / "uv.lock").exists():
+        return
+    uv = find_uv()
+    if uv is None:
+        print("uv not found: run `uv lock` and commit uv.lock before pushing (CI installs from it)", file=sys.stderr)
+        return
+    try:
+        locked = subprocess.run([uv, "lock", "--quiet"], cwd=project, check=False, timeout=300).returncode == 0
+    except subprocess.TimeoutExpired:
+        locked = False
+    if not locked:
+        print("`uv lock` failed: run it again and commit uv.lock before pushing", file=sys.stderr)
+
+
+def initialise_git(project: Path) -> None:
     if shutil.which("git") is None:
         print("git not found: run `git init` before `copier update`", file=sys.stderr)
-        return 0
+        return
     inside = subprocess.run(
         ["git", "rev-parse", "--is-inside-work-tree"],
         cwd=project,
@@ -25,9 +51,15 @@ def main() -> int:
         check=False,
     )
     if inside.returncode == 0 and inside.stdout.strip() == "true":
-        return 0
+        return
     subprocess.run(["git", "init", "--quiet", "--initial-branch=main"], cwd=project, check=True)
     print(f"Initialised a git repository in {project}", file=sys.stderr)
+
+
+def main() -> int:
+    project = Path.cwd()
+    initialise_git(project)
+    lock_dependencies(project)
     return 0
 
 
