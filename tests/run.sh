@@ -44,8 +44,10 @@ ensure_uv() {
 }
 
 # ensure_venv DIR STAMP INSTALL_ARGS...: (re)create DIR unless its stamp matches.
+# Bytecode is compiled at install: the machines set PYTHONDONTWRITEBYTECODE=1, and a judge
+# that compiles its thousands of modules at every start takes twice as long (cfn-lint: 7 s vs 3 s).
 ensure_venv() {
-  local dir="$1" stamp="$2"
+  local dir="$1" stamp="$2 compiled"
   shift 2
   if [[ -x "${dir}/bin/python" && "$(cat "${dir}/.stamp" 2>/dev/null)" == "${stamp}" ]] \
     && "${dir}/bin/python" -c '' 2>/dev/null; then
@@ -54,7 +56,7 @@ ensure_venv() {
   say "installing ${dir#"${ROOT}/"} (${stamp})"
   rm -rf "${dir}"
   "${UV}" venv --quiet --python "$(command -v python3)" "${dir}"
-  "${UV}" pip install --quiet --python "${dir}/bin/python" "$@"
+  "${UV}" pip install --quiet --compile-bytecode --python "${dir}/bin/python" "$@"
   printf '%s' "${stamp}" >"${dir}/.stamp"
 }
 

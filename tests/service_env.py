@@ -87,7 +87,7 @@ def _uv() -> str:
 def service_venv(project: Path, python_version: str) -> Path:
     """A venv with the service's runtime and dev dependencies for `python_version`."""
     requirements = service_requirements(project / "pyproject.toml")
-    key = hashlib.sha256("\n".join([python_version, *requirements]).encode()).hexdigest()[:12]
+    key = hashlib.sha256("\n".join([python_version, "compiled", *requirements]).encode()).hexdigest()[:12]
     venv = VENVS_DIR / f"service-py{python_version}-{key}"
     with locked(VENVS_DIR / f"{venv.name}.lock"):
         stamp = venv / ".stamp"
@@ -97,7 +97,18 @@ def service_venv(project: Path, python_version: str) -> Path:
         env = clean_env({"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"})
         for command in (
             [_uv(), "venv", "--quiet", "--python", str(find_python(python_version)), str(venv)],
-            [_uv(), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), *requirements],
+            # Compiled now: PYTHONDONTWRITEBYTECODE=1 (set on these machines and by clean_env)
+            # would otherwise make every run compile botocore and friends again.
+            [
+                _uv(),
+                "pip",
+                "install",
+                "--quiet",
+                "--compile-bytecode",
+                "--python",
+                str(venv / "bin" / "python"),
+                *requirements,
+            ],
         ):
             done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
             if done.returncode != 0:
@@ -107,8 +118,14 @@ def service_venv(project: Path, python_version: str) -> Path:
     return venv
 
 
-def service_tool_env(venv: Path, caches: Path) -> dict[str, str]:
-    """Environment for the service's tools: its venv first, caches kept out of the project."""
+def service_tool_env(venv: Path, cache_key: str) -> dict[str, str]:
+    """Environment for the service's tools: its venv first, their caches out of the project.
+
+    The caches live in .venvs/ across runs, one set per combination, so a
+    rerun re-checks only what changed: mypy's cache of the stubs cuts its run
+    from about 30 s to 2 s. A fresh clone, as CI runs, starts cold.
+    """
+    caches = VENVS_DIR / "tool-caches" / cache_key
     return clean_env(
         {
             "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",

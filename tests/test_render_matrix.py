@@ -57,9 +57,9 @@ MATRIX = [
 class Service:
     """A rendered combination: where it is and what was answered."""
 
+    id: str
     project: Path
     answers: dict[str, Any]
-    caches: Path
 
     @property
     def package(self) -> str:
@@ -78,7 +78,6 @@ def render(
 ) -> Callable[[Combination], Service]:
     """Render each combination once per run (shared by the xdist workers)."""
     shared = run_dir(tmp_path_factory, worker_id)
-    services: dict[str, Service] = {}
 
     def build(combination: Combination, directory: Path) -> dict[str, Any]:
         directory.mkdir()
@@ -90,11 +89,8 @@ def render(
         return {"project": str(result.project_dir), "answers": result.answers}
 
     def rendered(combination: Combination) -> Service:
-        if combination.id not in services:
-            done = once(shared, f"render-{combination.id}", lambda d: build(combination, d))
-            caches = tmp_path_factory.mktemp(f"{combination.id}-caches")
-            services[combination.id] = Service(Path(done["project"]), done["answers"], caches)
-        return services[combination.id]
+        done = once(shared, f"render-{combination.id}", lambda d: build(combination, d))
+        return Service(combination.id, Path(done["project"]), done["answers"])
 
     return rendered
 
@@ -110,7 +106,7 @@ def run_tool(service: Service, *command: str) -> subprocess.CompletedProcess[str
     return judges.run(
         [str(venv / "bin" / "python"), *command],
         service.project,
-        service_tool_env(venv, service.caches),
+        service_tool_env(venv, service.id),
     )
 
 
