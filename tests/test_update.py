@@ -8,6 +8,7 @@ updated to it.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -28,6 +29,7 @@ def owner_added_rule(total: int) -> bool:
     return total > 0
 '''
 TEMPLATE_CHANGE = "Template v1.1.0 added this line."
+CONFLICT_MARKER = re.compile(r"^(<<<<<<<|>>>>>>>)( |$)", re.MULTILINE)  # only at a line start
 POST_COPY_MESSAGE = "Initialised a git repository"  # hooks/post_copy.py says it when it runs
 
 
@@ -161,7 +163,7 @@ def test_update_leaves_no_conflicts(updated: Updated) -> None:
         for path in updated.project.rglob("*")
         if ".git" not in path.relative_to(updated.project).parts
         and path.is_file()
-        and (path.suffix == ".rej" or any(m in path.read_text(errors="replace") for m in ("<<<<<<< ", ">>>>>>> ")))
+        and (path.suffix == ".rej" or CONFLICT_MARKER.search(path.read_text(errors="replace")))
     ]
     assert not conflicted, f"conflicts after update: {conflicted}\n{updated.output}"
 
