@@ -46,11 +46,12 @@ def once(directory: Path, key: str, build: Callable[[Path], dict[str, Any]]) -> 
     record = directory / f"{key}.json"
     with locked(directory / f"{key}.lock"):
         if not record.exists():
+            built: dict[str, Any]
             try:
-                outcome = {"result": build(directory / key)}
+                built = {"result": build(directory / key)}
             except Exception:  # recorded for every test that needs it
-                outcome = {"error": traceback.format_exc()}
-            record.write_text(json.dumps(outcome))
+                built = {"error": traceback.format_exc()}
+            record.write_text(json.dumps(built))
         outcome = json.loads(record.read_text())
     if "error" in outcome:
         pytest.fail(f"{key} failed (built once for the whole run):\n{outcome['error']}", pytrace=False)
