@@ -33,13 +33,11 @@ export UV_NO_PROGRESS=1
 say() { printf '==> %s\n' "$*" >&2; }
 
 # ------------------------------------------------------------------ install
+# The binary itself, not pyenv's shim: in a rendered service, whose .python-version says 3.13,
+# the shim looks for uv in Python 3.13 and fails.
 ensure_uv() {
-  if command -v uv >/dev/null 2>&1; then
-    UV="$(command -v uv)"
-  else
-    python3 -c 'import uv' 2>/dev/null || { say "installing uv"; python3 -m pip install --quiet uv; }
-    UV="$(python3 -c 'import uv; print(uv.find_uv_bin())')"
-  fi
+  python3 -c 'import uv' 2>/dev/null || { say "installing uv"; python3 -m pip install --quiet uv; }
+  UV="$(python3 -c 'import uv; print(uv.find_uv_bin())')"
   export UV
 }
 
