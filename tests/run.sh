@@ -33,11 +33,12 @@ export UV_NO_PROGRESS=1
 say() { printf '==> %s\n' "$*" >&2; }
 
 # ------------------------------------------------------------------ install
-# The binary itself, not pyenv's shim: in a rendered service, whose .python-version says 3.13,
-# the shim looks for uv in Python 3.13 and fails.
+# Binaries themselves, not pyenv's shims: in a rendered service, whose .python-version says
+# 3.13, the uv shim looks for uv in Python 3.13 and fails.
 ensure_uv() {
-  python3 -c 'import uv' 2>/dev/null || { say "installing uv"; python3 -m pip install --quiet uv; }
-  UV="$(python3 -c 'import uv; print(uv.find_uv_bin())')"
+  PYTHON="$(python3 -c 'import sys; print(sys.executable)')"
+  "${PYTHON}" -c 'import uv' 2>/dev/null || { say "installing uv"; "${PYTHON}" -m pip install --quiet uv; }
+  UV="$("${PYTHON}" -c 'import uv; print(uv.find_uv_bin())')"
   export UV
 }
 
@@ -53,7 +54,7 @@ ensure_venv() {
   fi
   say "installing ${dir#"${ROOT}/"} (${stamp})"
   rm -rf "${dir}"
-  "${UV}" venv --quiet --python "$(command -v python3)" "${dir}"
+  "${UV}" venv --quiet --python "${PYTHON}" "${dir}"
   "${UV}" pip install --quiet --compile-bytecode --python "${dir}/bin/python" "$@"
   printf '%s' "${stamp}" >"${dir}/.stamp"
 }
@@ -102,7 +103,6 @@ start_services() {
 # ------------------------------------------------------------------ tests
 run_tests() {
   local rc=0
-  cd "${ROOT}"
   # Both cores. Later arguments win: `bash tests/run.sh -n 0 -k sqs` runs in one process.
   "${HARNESS}/bin/python" -m pytest -n 2 "$@" || rc=$?
   if ((rc == 5)); then
@@ -114,6 +114,7 @@ run_tests() {
 
 main() {
   local start=${SECONDS}
+  cd "${ROOT}"
   mkdir -p "${JUDGES}" "${ROOT}/.venvs"
   ensure_uv
   ensure_harness

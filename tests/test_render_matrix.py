@@ -71,19 +71,16 @@ class Service:
 
 @pytest.fixture(scope="session")
 def render(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    worker_id: str,
-    _copier_config_file: Path,
+    copie_session: Copie, tmp_path_factory: pytest.TempPathFactory, worker_id: str
 ) -> Callable[[Combination], Service]:
     """Render each combination once per run (shared by the xdist workers)."""
     shared = run_dir(tmp_path_factory, worker_id)
 
     def build(combination: Combination, directory: Path) -> dict[str, Any]:
+        # pytest-copie's renderer, in a directory every worker can see.
         directory.mkdir()
-        result = Copie(Path(request.config.option.template), directory, _copier_config_file).copy(
-            extra_answers=combination.answers
-        )
+        copie = Copie(copie_session.default_template_dir, directory, copie_session.config_file)
+        result = copie.copy(extra_answers=combination.answers)
         if result.exit_code != 0:
             raise RuntimeError(f"copier could not render {combination.id}: {result.exception}") from result.exception
         return {"project": str(result.project_dir), "answers": result.answers}
