@@ -1,13 +1,16 @@
-"""Suite-wide setup: which template is rendered, and a git identity for the commits tests make."""
+"""Suite-wide setup: which template is rendered, a git identity for the commits tests make,
+and the directory the xdist workers share."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from judges import REPO_ROOT
+from once import run_dir
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -22,3 +25,9 @@ def pytest_configure(config: pytest.Config) -> None:
         for role in ("AUTHOR", "COMMITTER"):
             os.environ.setdefault(f"GIT_{role}_NAME", "Template Tests")
             os.environ.setdefault(f"GIT_{role}_EMAIL", "template-tests@example.com")
+
+
+@pytest.fixture(scope="session")
+def shared(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """The directory all xdist workers of this run share: where once() builds."""
+    return run_dir(tmp_path_factory, worker_id)

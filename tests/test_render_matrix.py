@@ -20,7 +20,7 @@ import pytest
 from pytest_copie.plugin import Copie
 
 import judges
-from once import once, run_dir
+from once import once
 from service_env import service_tool_env, service_venv
 
 
@@ -70,11 +70,8 @@ class Service:
 
 
 @pytest.fixture(scope="session")
-def render(
-    copie_session: Copie, tmp_path_factory: pytest.TempPathFactory, worker_id: str
-) -> Callable[[Combination], Service]:
+def render(copie_session: Copie, shared: Path) -> Callable[[Combination], Service]:
     """Render each combination once per run (shared by the xdist workers)."""
-    shared = run_dir(tmp_path_factory, worker_id)
 
     def build(combination: Combination, directory: Path) -> dict[str, Any]:
         # pytest-copie's renderer, in a directory every worker can see.

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 import judges
-from once import once, run_dir
+from once import once
 
 OWNER_EDIT = '''
 
@@ -63,11 +63,6 @@ def build_template_repo(repo: Path) -> dict[str, Any]:
     commit_all(repo, "Template v1.0.0")
     git(repo, "tag", "v1.0.0")
     return {"repo": str(repo)}
-
-
-@pytest.fixture
-def shared(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
-    return run_dir(tmp_path_factory, worker_id)
 
 
 @pytest.fixture
