@@ -93,6 +93,8 @@ class Resolver:
                 return self._sub(argument)
             if key == "Fn::GetAtt":
                 return self.attributes[(argument[0], argument[1])]
+            if key.startswith("Fn::"):
+                raise NotImplementedError(f"local runs cannot resolve {key}; use Ref, Fn::Sub or Fn::GetAtt here")
         if isinstance(value, dict):
             return {key: self.resolve(item) for key, item in value.items()}
         if isinstance(value, list):

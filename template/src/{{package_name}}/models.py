@@ -7,12 +7,16 @@ Money is integer cents: floats lose cents and DynamoDB rejects them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import FieldError, InvalidOrderError
 
 MAX_ID_LENGTH = 128
+# Ids travel in URLs, headers and log lines: no spaces, slashes or control characters.
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
+ID_RULE = "letters, digits, '.', '_', ':' or '-', starting with a letter or digit"
 MAX_ITEMS = 100
 
 
@@ -72,6 +76,8 @@ def _identifier(data: dict[Any, Any], key: str, where: str, errors: list[FieldEr
         return ""
     if len(value) > MAX_ID_LENGTH:
         errors.append(FieldError(where, f"must be at most {MAX_ID_LENGTH} characters"))
+    elif not ID_PATTERN.fullmatch(value):
+        errors.append(FieldError(where, f"must be {ID_RULE}"))
     return value
 
 

@@ -153,7 +153,8 @@ def test_tables_are_retained_recoverable_and_encrypted(template: dict[str, Any])
     tables = resources_of_type(template, "AWS::DynamoDB::Table")
     assert tables
     for logical_id, table in tables.items():
-        assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain", logical_id
+        assert table["DeletionPolicy"] in {"Retain", "RetainExceptOnCreate"}, logical_id
+        assert table["UpdateReplacePolicy"] == "Retain", logical_id
         properties = table["Properties"]
         assert properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True, logical_id
         assert properties["SSESpecification"]["SSEEnabled"] is True, logical_id

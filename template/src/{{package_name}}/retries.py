@@ -1,0 +1,27 @@
+"""Which AWS failures a retry can cure.
+
+Throttling, a 5xx or a dropped connection may pass; AccessDenied, a missing
+table or bad credentials are deployment bugs that must fail loudly, so the
+Errors metric and the rollback alarm see them, instead of being retried.
+"""
+
+from __future__ import annotations
+
+from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+RETRYABLE_ERROR_CODES = frozenset(
+    {
+        "InternalServerError",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "ServiceUnavailable",
+        "ThrottlingException",
+        "TransactionConflictException",
+    }
+)
+
+
+def is_retryable(error: BaseException | None) -> bool:
+    if isinstance(error, ClientError):
+        return error.response.get("Error", {}).get("Code") in RETRYABLE_ERROR_CODES
+    return isinstance(error, ConnectionError | HTTPClientError)
