@@ -467,7 +467,9 @@ def test_keys_apis_and_mappings_are_reached_only_when_they_belong_to_the_stage(s
         own = {"service": stack.service, "stage": stack.stage}
         for statement in execution.allowing("kms:CreateKey"):
             for key, value in own.items():
-                assert statement.value("StringEquals", f"aws:RequestTag/{key}") == [value], statement.sid
+                assert statement.value("StringEquals", f"aws:RequestTag/{key}") == [value], (
+                    f"{statement.sid} creates keys without the tag {key}={value}"
+                )
         key_arn = stack.arn("kms", "key/1234abcd-12ab-34cd-56ef-1234567890ab")
         for action in ("kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:CreateGrant", "kms:TagResource"):
             for statement in execution.allowing(action, key_arn):
