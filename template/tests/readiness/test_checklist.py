@@ -211,13 +211,13 @@ def test_idempotency_records_expire(template: dict[str, Any]) -> None:
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
 
 
-def test_every_taggable_resource_carries_the_service_cost_tag(
-    template: dict[str, Any], function: dict[str, Any]
-) -> None:
-    service = function["Tags"]["service"]
+def test_every_taggable_resource_carries_both_cost_tags(template: dict[str, Any], function: dict[str, Any]) -> None:
+    # Each stage's budget counts what carries service AND stage.
+    expected = {"service": function["Tags"]["service"], "stage": {"Ref": "Stage"}}
     untagged = [
         logical_id
         for logical_id, resource in template["Resources"].items()
-        if resource["Type"] in TAGGABLE and tag_value(resource["Properties"].get("Tags"), "service") != service
+        if resource["Type"] in TAGGABLE
+        and {key: tag_value(resource["Properties"].get("Tags"), key) for key in expected} != expected
     ]
     assert untagged == []

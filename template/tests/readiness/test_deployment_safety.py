@@ -1,4 +1,4 @@
-"""Safe deployments: CodeDeploy probes the new version before it takes any traffic."""
+"""Safe deployments: the new version is probed before it takes traffic, and checking staging fires no alarm."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from cfn_template import the_function
+from cfn_template import resources_of_type, the_function
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PROBES = json.loads((ROOT / "deploy_hooks" / "probes.json").read_text(encoding="utf-8"))
@@ -64,3 +64,21 @@ def test_the_hook_keeps_its_logs_and_has_time_to_report_after_every_probe(
     probe_timeout = int(hook["Environment"]["Variables"]["PROBE_TIMEOUT_SECONDS"])
     # An unreported hook holds the deployment for an hour: the last probe must end in time.
     assert hook["Timeout"] > len(PROBES) * probe_timeout
+
+
+def test_the_staging_smoke_test_leaves_the_dead_letter_queues_alone(template: dict[str, Any]) -> None:
+    # A message in a dead-letter queue sets off its depth alarm: the smoke test must never
+    # put one there, nor take one out that an incident left behind.
+    queues = resources_of_type(template, "AWS::SQS::Queue").values()
+    dead_letter_queues = {
+        queue["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        for queue in queues
+        if "RedrivePolicy" in queue["Properties"]
+    }
+    outputs = [
+        name
+        for name, output in template["Outputs"].items()
+        if output["Value"] in [{"Ref": queue} for queue in dead_letter_queues]
+    ]
+    smoke_test = (ROOT / "tests" / "e2e" / "test_deployed.py").read_text(encoding="utf-8")
+    assert [name for name in outputs if name in smoke_test] == []
