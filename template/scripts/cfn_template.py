@@ -51,11 +51,25 @@ def resources_of_type(template: Mapping[str, Any], resource_type: str) -> dict[s
     }
 
 
+def deployment_hooks(template: Mapping[str, Any]) -> set[str]:
+    """Logical ids of the functions CodeDeploy runs around a deployment (DeploymentPreference.Hooks)."""
+    return {
+        hook["Ref"]
+        for function in resources_of_type(template, "AWS::Serverless::Function").values()
+        for hook in function["Properties"].get("DeploymentPreference", {}).get("Hooks", {}).values()
+    }
+
+
 def the_function(template: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The service's one function: (logical id, properties)."""
-    functions = resources_of_type(template, "AWS::Serverless::Function")
+    """The service's one function, the one its trigger invokes: (logical id, properties)."""
+    hooks = deployment_hooks(template)
+    functions = {
+        logical_id: function
+        for logical_id, function in resources_of_type(template, "AWS::Serverless::Function").items()
+        if logical_id not in hooks
+    }
     if len(functions) != 1:
-        raise ValueError(f"expected one AWS::Serverless::Function, found {sorted(functions)}")
+        raise ValueError(f"expected one function besides the deployment hooks, found {sorted(functions)}")
     logical_id, function = next(iter(functions.items()))
     return logical_id, function["Properties"]
 

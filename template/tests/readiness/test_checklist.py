@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from cfn_template import resources_of_type
+from cfn_template import deployment_hooks, resources_of_type
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 # Resource types that accept tags; every one must carry the cost-allocation tag.
@@ -25,6 +25,8 @@ TAGGABLE = {
     "AWS::SNS::Topic",
     "AWS::KMS::Key",
 }
+# CodeDeploy fills it with the version being deployed.
+NEW_VERSION = {"Fn::GetAtt": ["Function", "Version.Version"]}
 # AWS offers no resource-level permissions for these actions.
 ACTIONS_THAT_REQUIRE_STAR = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
@@ -42,7 +44,8 @@ def tag_value(tags: Any, key: str) -> Any:
 
 
 def test_the_function_has_one_clear_responsibility(template: dict[str, Any]) -> None:
-    assert len(resources_of_type(template, "AWS::Serverless::Function")) == 1
+    functions = set(resources_of_type(template, "AWS::Serverless::Function"))
+    assert len(functions - deployment_hooks(template)) == 1, "one function serves the trigger; hooks only probe it"
 
 
 def test_timeout_and_memory_are_configured_intentionally(function: dict[str, Any]) -> None:
@@ -68,6 +71,13 @@ def test_recursive_loops_are_terminated(function: dict[str, Any]) -> None:
     assert function["RecursiveLoop"] == "Terminate"
 
 
+def metrics_of(alarm: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every metric an alarm reads: its own, or each one of its metric math."""
+    if "MetricName" in alarm:
+        return [alarm]
+    return [query["MetricStat"]["Metric"] for query in alarm["Metrics"] if "MetricStat" in query]
+
+
 def test_deploys_go_through_an_alias_and_roll_back_on_the_new_versions_alarms(
     function: dict[str, Any], alarms: dict[str, dict[str, Any]]
 ) -> None:
@@ -75,10 +85,31 @@ def test_deploys_go_through_an_alias_and_roll_back_on_the_new_versions_alarms(
     preference = function["DeploymentPreference"]
     assert preference["Type"]
     watched = [alarms[reference["Ref"]] for reference in preference["Alarms"]]
-    assert {alarm["MetricName"] for alarm in watched} >= {"Errors"}
+    assert "Errors" in {metric["MetricName"] for alarm in watched for metric in metrics_of(alarm)}
     for alarm in watched:
-        dimensions = {dimension["Name"] for dimension in alarm["Dimensions"]}
-        assert "ExecutedVersion" in dimensions, "a rollback alarm must watch the new version, not the whole function"
+        for metric in metrics_of(alarm):
+            versions = [dimension["Value"] for dimension in metric["Dimensions"]]
+            assert NEW_VERSION in versions, "a rollback alarm must watch the new version, not the whole function"
+
+
+def test_the_rollback_alarm_counts_the_new_versions_failures_and_not_one_bad_request(
+    function: dict[str, Any], alarms: dict[str, dict[str, Any]]
+) -> None:
+    assert {"Ref": "NewVersionErrorsAlarm"} in function["DeploymentPreference"]["Alarms"]
+    alarm = alarms["NewVersionErrorsAlarm"]
+    through_the_alias = {"Fn::Sub": "${Function}:live"}
+    for metric in metrics_of(alarm):
+        dimensions = {dimension["Name"]: dimension["Value"] for dimension in metric["Dimensions"]}
+        assert dimensions["ExecutedVersion"] == NEW_VERSION
+        assert dimensions["Resource"] == through_the_alias
+    assert {metric["MetricName"] for metric in metrics_of(alarm)} == {"Errors", "Invocations"}
+    # One bad request or message is one error in one minute: it must take more than that.
+    assert alarm["DatapointsToAlarm"] >= 2
+    [expression] = [query["Expression"] for query in alarm["Metrics"] if "Expression" in query]
+    minimum = re.search(r"IF\(errors >= (\d+),", expression)
+    assert minimum, f"a minute counts only from a minimum number of errors: {expression}"
+    assert int(minimum.group(1)) >= 2
+    assert "AlarmActions" not in alarm, "CodeDeploy acts on it; a failed deployment is the signal"
 
 
 def test_the_function_uses_its_own_least_privilege_role(template: dict[str, Any], function: dict[str, Any]) -> None:
@@ -136,10 +167,17 @@ def test_the_alarm_topic_uses_a_key_cloudwatch_and_budgets_can_use(template: dic
     assert key["EnableKeyRotation"] is True
 
 
-def test_a_budget_watches_the_service_cost_allocation_tag(template: dict[str, Any], function: dict[str, Any]) -> None:
+def test_each_stages_budget_counts_only_its_service_and_stage(
+    template: dict[str, Any], function: dict[str, Any]
+) -> None:
     [budget] = resources_of_type(template, "AWS::Budgets::Budget").values()
-    service = function["Tags"]["service"]
-    assert budget["Properties"]["Budget"]["CostFilters"]["TagKeyValue"] == [f"user:service${service}"]
+    data = budget["Properties"]["Budget"]
+    assert "CostFilters" not in data, "CostFilters is deprecated: use FilterExpression and Metrics"
+    tag_filters = {
+        condition["Tags"]["Key"]: condition["Tags"]["Values"] for condition in data["FilterExpression"]["And"]
+    }
+    assert tag_filters == {"service": [function["Tags"]["service"]], "stage": [function["Tags"]["stage"]]}
+    assert data["Metrics"] == ["UnblendedCost"]
     subscribers = [
         subscriber["Address"]
         for notification in budget["Properties"]["NotificationsWithSubscribers"]
@@ -147,6 +185,13 @@ def test_a_budget_watches_the_service_cost_allocation_tag(template: dict[str, An
     ]
     assert subscribers
     assert all(address == {"Ref": "AlarmTopic"} for address in subscribers)
+
+
+def test_the_budget_can_be_changed_after_it_is_created(template: dict[str, Any]) -> None:
+    [budget] = resources_of_type(template, "AWS::Budgets::Budget").values()
+    # Its name and notifications are create-only: a change replaces the budget, and a
+    # replacement under the same fixed name fails as a duplicate.
+    assert "BudgetName" not in budget["Properties"]["Budget"]
 
 
 def test_tables_are_retained_recoverable_and_encrypted(template: dict[str, Any]) -> None:
@@ -166,13 +211,13 @@ def test_idempotency_records_expire(template: dict[str, Any]) -> None:
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
 
 
-def test_every_taggable_resource_carries_the_service_cost_tag(
-    template: dict[str, Any], function: dict[str, Any]
-) -> None:
-    service = function["Tags"]["service"]
+def test_every_taggable_resource_carries_both_cost_tags(template: dict[str, Any], function: dict[str, Any]) -> None:
+    # Each stage's budget counts what carries service AND stage.
+    expected = {"service": function["Tags"]["service"], "stage": {"Ref": "Stage"}}
     untagged = [
         logical_id
         for logical_id, resource in template["Resources"].items()
-        if resource["Type"] in TAGGABLE and tag_value(resource["Properties"].get("Tags"), "service") != service
+        if resource["Type"] in TAGGABLE
+        and {key: tag_value(resource["Properties"].get("Tags"), key) for key in expected} != expected
     ]
     assert untagged == []
