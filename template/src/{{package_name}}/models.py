@@ -28,7 +28,8 @@ MAX_QUANTITY = 10_000
 MAX_UNIT_PRICE_CENTS = 100_000_000
 # One full line at the highest price: an order worth more needs a person, not a queue.
 MAX_TOTAL_CENTS = 10_000_000_000
-# SQS's own message limit: the API accepts no body the worker could not take.
+# Ten times the largest valid order (about 20 KB): decoding stays cheap, and a refused body plus its
+# reason always fits one dead-letter message (SQS takes 1 MiB).
 MAX_BODY_BYTES = 256 * 1024
 
 
