@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
+from .errors import TransientError
+
 RETRYABLE_ERROR_CODES = frozenset(
     {
         "InternalServerError",
@@ -22,6 +24,9 @@ RETRYABLE_ERROR_CODES = frozenset(
 
 
 def is_retryable(error: BaseException | None) -> bool:
+    # TransientError includes a call refused because the invocation ran short of time.
+    if isinstance(error, TransientError):
+        return True
     if isinstance(error, ClientError):
         return error.response.get("Error", {}).get("Code") in RETRYABLE_ERROR_CODES
     return isinstance(error, ConnectionError | HTTPClientError)
