@@ -4,8 +4,9 @@ botocore's timeouts bound one attempt; nothing bounds the calls a request
 makes one after another. ``InvocationDeadline.guard`` hooks a client's
 ``before-send`` event (fired for every attempt, retries included) and refuses
 an attempt the invocation could not wait for with DeadlineExceededError, a
-TransientError: SQS redelivers the message, the API answers 503. Powertools'
-idempotency layer sends through the same client, so its calls are bounded too.
+TransientError, so the work is retried later instead of being cut off by the
+timeout. Powertools' idempotency layer sends through the same client, so its
+calls are bounded too.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ if TYPE_CHECKING:
 
 Client = TypeVar("Client", bound="BaseClient")
 
-# botocore's standard retry mode sleeps up to 1 s before a second attempt.
+# botocore's standard retry mode sleeps rand(0, 1) s before a second attempt. (Its opt-in
+# AWS_NEW_RETRIES_2026 mode may wait longer when a service sends x-amz-retry-after; the
+# check before each attempt still keeps the invocation inside its time.)
 BACKOFF_BEFORE_RETRY_S = 1.0
 # Below this a retry would leave each attempt too short to be useful: one attempt gets it all.
 MIN_RETRIED_CALL_S = 2.0
