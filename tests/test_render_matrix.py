@@ -239,3 +239,10 @@ def test_store_module_exists_only_with_a_database(service: Service) -> None:
     assert store.is_file() == (service.answers["database"] == "dynamodb"), (
         f"database={service.answers['database']} but store.py {'exists' if store.exists() else 'is missing'}"
     )
+
+
+def test_http_modules_exist_only_for_the_api(service: Service) -> None:
+    package = service.project / "src" / service.package
+    is_api = service.answers["event_source"] == "api"
+    for module in ("http_errors.py", "http_request.py"):
+        assert (package / module).is_file() == is_api, f"event_source={service.answers['event_source']}: {module}"

@@ -66,7 +66,8 @@ class CallTimeouts:
         return Config(
             connect_timeout=self.connect_s,
             read_timeout=self.read_s,
-            retries={"mode": "standard", "max_attempts": self.attempts},
+            # botocore's "max_attempts" counts retries after the first attempt; "total_max_attempts" counts them all.
+            retries={"mode": "standard", "total_max_attempts": self.attempts},
         )
 
 

@@ -35,11 +35,14 @@ class InvalidOrderError(PermanentError):
 
 
 class OrderConflictError(PermanentError):
-    """An order with this id was already recorded with different content."""
+    """Another order (other content, or another caller's) already holds this id.
+
+    The message is the same either way: it never tells whose the order is or what it holds.
+    """
 
     def __init__(self, order_id: str) -> None:
         self.order_id = order_id
-        super().__init__(f"order {order_id!r} was already recorded with different content")
+        super().__init__(f"order id {order_id!r} is taken by another order; send this one under a new order_id")
 
 
 class TransientError(Exception):
