@@ -241,8 +241,12 @@ def test_store_module_exists_only_with_a_database(service: Service) -> None:
     )
 
 
-def test_http_modules_exist_only_for_the_api(service: Service) -> None:
+# Modules only some sources need, and which sources render them.
+SOURCE_MODULES = {"http_errors.py": {"api"}, "http_request.py": {"api"}, "dead_letters.py": {"sqs"}}
+
+
+def test_source_modules_exist_only_for_the_sources_that_use_them(service: Service) -> None:
     package = service.project / "src" / service.package
-    is_api = service.answers["event_source"] == "api"
-    for module in ("http_errors.py", "http_request.py"):
-        assert (package / module).is_file() == is_api, f"event_source={service.answers['event_source']}: {module}"
+    source = service.answers["event_source"]
+    for module, sources in SOURCE_MODULES.items():
+        assert (package / module).is_file() == (source in sources), f"event_source={source}: {module}"
