@@ -1,8 +1,8 @@
 """Which AWS failures a retry can cure.
 
 Throttling, a 5xx or a dropped connection may pass; AccessDenied, a missing
-table or bad credentials are deployment bugs that must fail loudly, so the
-Errors metric and the rollback alarm see them, instead of being retried.
+table or bad credentials are deployment bugs that must fail loudly instead of
+being answered as "try again later".
 """
 
 from __future__ import annotations
