@@ -43,6 +43,19 @@ BOUNDARY_EDITS = (
     "iam:SetDefaultPolicyVersion",
 )
 STAGES = {"staging": "staging", "prod": "production"}  # stage -> GitHub environment
+# Which Lambda actions take the condition key lambda:FunctionArn: only these three (Lambda developer
+# guide, "Resources and conditions for Lambda actions", and the Service Authorization Reference for
+# Lambda). A condition on the key in a statement of any other action never matches.
+LAMBDA_ACTIONS_WITH_FUNCTION_ARN_KEY = frozenset(
+    {"lambda:CreateEventSourceMapping", "lambda:UpdateEventSourceMapping", "lambda:DeleteEventSourceMapping"}
+)
+LAMBDA_ACTIONS_WITHOUT_FUNCTION_ARN_KEY = (
+    "lambda:GetEventSourceMapping",
+    "lambda:ListEventSourceMappings",
+    "lambda:ListTags",
+    "lambda:TagResource",
+    "lambda:UntagResource",
+)
 # AWS limits (IAM quotas): a managed policy, and all inline policies of a role, without whitespace.
 MANAGED_POLICY_LIMIT = 6144
 INLINE_POLICIES_LIMIT = 10240
@@ -385,6 +398,12 @@ def test_the_boundary_allows_what_the_service_roles_are_given(service: Service) 
                             assert not stage.boundary.denies_always(action, arn), f"{logical_id}: {action} denied"
 
 
+def test_the_boundary_reaches_no_database_or_network_interface_no_combination_uses(service: Service) -> None:
+    for stage in bootstraps(service):
+        for action in ("rds-db:connect", "ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface"):
+            assert not stage.boundary.allowing(action), f"the boundary allows {action}"
+
+
 def test_the_boundary_lets_codedeploy_and_the_pre_traffic_hook_work(service: Service) -> None:
     for stage in bootstraps(service):
         stack, boundary = stage.stack, stage.boundary
@@ -415,9 +434,14 @@ def test_no_statement_may_call_every_api_in_the_account(service: Service) -> Non
             for resource in statement.resources:
                 api_id = resource.split(":", 5)[-1].split("/", 1)[0] if resource.count(":") >= 5 else "*"
                 assert "*" not in api_id, f"{policy.name} {statement.sid!r} may invoke any API: {resource}"
+    has_smoke_role = service.answers["event_source"] == "api" and not service.answers.get("jwt_issuer")
     for stage in bootstraps(service):
         smoke_role = stage.stack.role_arn(f"{stage.stack.name}-smoke-test")
-        for statement in stage.boundary.allowing("execute-api:Invoke"):
+        invoking = stage.boundary.allowing("execute-api:Invoke")
+        # Only an IAM-authorized API has a smoke-test role; elsewhere a role of that name would be
+        # one a pushed template creates to call every IAM-authorized API in the account.
+        assert bool(invoking) == has_smoke_role, f"the boundary allows execute-api:Invoke: {invoking}"
+        for statement in invoking:
             assert statement.value("ArnEquals", "aws:PrincipalArn") == [smoke_role], (
                 f"the boundary lets any role of the stack call APIs ({statement.sid})"
             )
@@ -504,6 +528,24 @@ def test_keys_apis_and_mappings_are_reached_only_when_they_belong_to_the_stage(s
                 and s.value("Null", f"aws:ResourceTag/{key}") == ["false"]
             ]
             assert fences, f"nothing keeps {execution.name} off resources of another {key}"
+
+
+def test_no_lambda_action_is_conditioned_on_a_key_it_does_not_take(service: Service) -> None:
+    for stage in bootstraps(service):
+        stack = stage.stack
+        mapping = stack.arn("lambda", "event-source-mapping:a1b2c3d4-5678-90ab-cdef-11111EXAMPLE")
+        for statement in stage.execution.statements:
+            if statement.effect != "Allow" or not any("lambda:FunctionArn" in keys for keys in statement.condition.values()):
+                continue
+            for action in statement.actions:
+                assert action in LAMBDA_ACTIONS_WITH_FUNCTION_ARN_KEY, (
+                    f"{statement.sid} conditions {action} on lambda:FunctionArn, which {action} does not take: "
+                    "the statement never allows it"
+                )
+        # CloudFormation reads a mapping on every create, update and delete (its registry schema).
+        for action in LAMBDA_ACTIONS_WITHOUT_FUNCTION_ARN_KEY:
+            unconditioned = [s for s in stage.execution.allowing(action, mapping) if not s.condition]
+            assert unconditioned, f"the execution role cannot {action} its mappings"
 
 
 def test_the_service_tags_every_resource_the_fence_relies_on(service: Service) -> None:
