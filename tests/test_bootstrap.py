@@ -56,6 +56,26 @@ LAMBDA_ACTIONS_WITHOUT_FUNCTION_ARN_KEY = (
     "lambda:TagResource",
     "lambda:UntagResource",
 )
+# What CloudFormation's AWS::KMS::Key handler calls on an existing key (create, read, update, delete
+# handlers of its registry schema, as cfn-lint bundles it), plus the alias operations of AWS::KMS::Alias.
+KEY_MANAGEMENT_ACTIONS = (
+    "kms:CreateAlias",
+    "kms:DeleteAlias",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:DisableKeyRotation",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateAlias",
+    "kms:UpdateKeyDescription",
+)
 # AWS limits (IAM quotas): a managed policy, and all inline policies of a role, without whitespace.
 MANAGED_POLICY_LIMIT = 6144
 INLINE_POLICIES_LIMIT = 10240
@@ -494,11 +514,6 @@ def test_keys_apis_and_mappings_are_reached_only_when_they_belong_to_the_stage(s
                 assert statement.value("StringEquals", f"aws:RequestTag/{key}") == [value], (
                     f"{statement.sid} creates keys without the tag {key}={value}"
                 )
-        key_arn = stack.arn("kms", "key/1234abcd-12ab-34cd-56ef-1234567890ab")
-        for action in ("kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:CreateGrant", "kms:TagResource"):
-            for statement in execution.allowing(action, key_arn):
-                tags = [statement.value("StringEquals", f"aws:{kind}Tag/stage") for kind in ("Resource", "Request")]
-                assert [stack.stage] in tags, f"{statement.sid} allows {action} on any key"
         mapping = stack.arn("lambda", "event-source-mapping:a1b2c3d4-5678-90ab-cdef-11111EXAMPLE")
         for action in (
             "lambda:CreateEventSourceMapping",
@@ -528,6 +543,36 @@ def test_keys_apis_and_mappings_are_reached_only_when_they_belong_to_the_stage(s
                 and s.value("Null", f"aws:ResourceTag/{key}") == ["false"]
             ]
             assert fences, f"nothing keeps {execution.name} off resources of another {key}"
+
+
+def test_the_execution_role_manages_only_keys_whose_policy_names_it(service: Service) -> None:
+    template = load(service.project / "template.yaml")
+    keys = {i: r for i, r in template["Resources"].items() if r["Type"] == "AWS::KMS::Key"}
+    for stage in bootstraps(service):
+        stack, execution = stage.stack, stage.execution
+        # Any key in the account, tagged with this stage or not: IAM must grant no management of it.
+        # (A statement that needs request tags allows only CreateKey's own tagging and key policy.)
+        key_arn = stack.arn("kms", "key/1234abcd-12ab-34cd-56ef-1234567890ab")
+        for action in (*KEY_MANAGEMENT_ACTIONS, "kms:CreateGrant", "kms:Decrypt", "kms:Encrypt"):
+            for statement in execution.allowing(action, key_arn):
+                requested = [statement.value("StringEquals", f"aws:RequestTag/{k}") for k in ("service", "stage")]
+                assert requested == [[stack.service], [stack.stage]] and "kms:CreateKey" in statement.actions, (
+                    f"{statement.sid} lets the execution role {action} on a key it did not create"
+                )
+        # The stack's keys are managed through their own key policies instead.
+        resolve = Resolver(template, stack)
+        for logical_id, key in keys.items():
+            policy = resolve(key["Properties"]["KeyPolicy"])
+            execution_role = stack.role_arn(f"cfn-exec-{stack.name}")
+            named_role = [
+                s
+                for raw, s in zip(as_list(policy["Statement"]), statements(policy), strict=True)
+                if s.effect == "Allow" and raw.get("Principal", {}).get("AWS") == execution_role
+            ]
+            for action in KEY_MANAGEMENT_ACTIONS:
+                assert any(s.covers_action(action) for s in named_role), (
+                    f"{logical_id}'s key policy does not let the execution role {action}"
+                )
 
 
 def test_no_lambda_action_is_conditioned_on_a_key_it_does_not_take(service: Service) -> None:
