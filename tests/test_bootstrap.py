@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
+import judges
 from test_render_matrix import MATRIX, Combination, Service
 from test_render_matrix import render as _render  # noqa: F401 - the render matrix's fixture, requested by name
 
@@ -418,6 +419,73 @@ def test_the_boundary_allows_what_the_service_roles_are_given(service: Service) 
                             assert not stage.boundary.denies_always(action, arn), f"{logical_id}: {action} denied"
 
 
+# Permissions a resource type's handler lists (registry schemas, as cfn-lint bundles them) that
+# CloudFormation calls only when a resource sets the property named here: the execution role is not
+# given them, and the test fails once the template sets the property.
+HANDLER_PERMISSIONS_OF_UNUSED_PROPERTIES: dict[str, dict[str, tuple[str, ...]]] = {
+    "AWS::DynamoDB::Table": {
+        # Without a key id, SSE uses the AWS managed key, whose key policy lets the account use it
+        # through DynamoDB (DynamoDB developer guide, encryption at rest).
+        "SSESpecification.KMSMasterKeyId": (
+            "kms:CreateGrant",
+            "kms:Decrypt",
+            "kms:DescribeKey",
+            "kms:Encrypt",
+            "kms:RevokeGrant",
+        ),
+        "KinesisStreamSpecification": ("kinesis:DescribeStream", "kinesis:PutRecords"),
+        "ImportSourceSpecification": ("s3:GetObjectMetadata", "s3:ListBucket"),
+        "ContributorInsightsSpecification": ("iam:CreateServiceLinkedRole",),
+    },
+    "AWS::Lambda::EventSourceMapping": {"KmsKeyArn": ("kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey")},
+    "AWS::Lambda::Function": {
+        "VpcConfig": (
+            "ec2:DescribeNetworkInterfaces",
+            "ec2:DescribeSecurityGroups",
+            "ec2:DescribeSubnets",
+            "ec2:DescribeVpcs",
+        ),
+        "FileSystemConfigs": ("elasticfilesystem:DescribeMountTargets", "s3files:ListMountTargets"),
+        "KmsKeyArn": ("kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"),
+    },
+    "AWS::Logs::LogGroup": {"DataProtectionPolicy": ("firehose:TagDeliveryStream",)},
+}
+# Listed by a schema but no IAM action: API Gateway authorizes by HTTP verb (tags are POST and
+# DELETE on /tags/*), and S3 names no action after a REST operation (Service Authorization Reference).
+HANDLER_PERMISSIONS_THAT_ARE_NO_IAM_ACTION = frozenset(
+    {"apigateway:TagResource", "apigateway:UntagResource", "s3:REST.PUT.OBJECT"}
+)
+# Called only to take a role's boundary off, which the execution role must never do.
+HANDLER_PERMISSIONS_REFUSED = frozenset({"iam:DeleteRolePermissionsBoundary"})
+
+
+def test_the_execution_role_grants_what_each_resource_handler_calls(service: Service) -> None:
+    result = judges.registry_handlers(service.project, "template.yaml", service.answers["aws_region"])
+    judges.assert_passes(result, "registry_handlers.py")
+    needs: dict[str, dict[str, Any]] = json.loads(result.stdout)
+    waived: dict[str, set[str]] = {}
+    for kind, by_property in HANDLER_PERMISSIONS_OF_UNUSED_PROPERTIES.items():
+        for prop, permissions in by_property.items():
+            if prop in needs.get(kind, {}).get("properties", []):
+                continue  # the template sets it now: its permissions must be granted
+            waived.setdefault(kind, set()).update(permissions)
+    # The stack's KMS keys are managed through their own key policies (checked above).
+    waived.setdefault("AWS::KMS::Key", set()).update(KEY_MANAGEMENT_ACTIONS)
+    for stage in bootstraps(service):
+        missing = sorted(
+            {
+                f"{kind} {handler}: {permission}"
+                for kind, need in needs.items()
+                for handler, permissions in need["handlers"].items()
+                for permission in permissions
+                if permission not in waived.get(kind, set())
+                and permission not in HANDLER_PERMISSIONS_THAT_ARE_NO_IAM_ACTION | HANDLER_PERMISSIONS_REFUSED
+                and not stage.execution.allowing(permission)
+            }
+        )
+        assert not missing, f"{stage.execution.name} lacks what CloudFormation calls:\n" + "\n".join(missing)
+
+
 def test_the_boundary_reaches_no_database_or_network_interface_no_combination_uses(service: Service) -> None:
     for stage in bootstraps(service):
         for action in ("rds-db:connect", "ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface"):
@@ -580,7 +648,9 @@ def test_no_lambda_action_is_conditioned_on_a_key_it_does_not_take(service: Serv
         stack = stage.stack
         mapping = stack.arn("lambda", "event-source-mapping:a1b2c3d4-5678-90ab-cdef-11111EXAMPLE")
         for statement in stage.execution.statements:
-            if statement.effect != "Allow" or not any("lambda:FunctionArn" in keys for keys in statement.condition.values()):
+            if statement.effect != "Allow" or not any(
+                "lambda:FunctionArn" in keys for keys in statement.condition.values()
+            ):
                 continue
             for action in statement.actions:
                 assert action in LAMBDA_ACTIONS_WITH_FUNCTION_ARN_KEY, (
