@@ -711,7 +711,22 @@ def test_the_deploy_workflow_deletes_a_rolled_back_first_deploy_before_deploying
         assert recover and deploy and recover[0] < deploy[0], f"{job}: no recovery before sam deploy"
         assert f'"$SERVICE_NAME-{stage}" "$CFN_EXECUTION_ROLE_ARN"' in runs[recover[0]]
     script = (service.project / "scripts" / "recover_stack.sh").read_text(encoding="utf-8")
-    assert '!= "ROLLBACK_COMPLETE"' in script and "--role-arn" in script and "wait stack-delete-complete" in script
+    assert "ROLLBACK_COMPLETE)" in script and "--role-arn" in script and "wait stack-delete-complete" in script
+    assert "UPDATE_ROLLBACK_FAILED)" in script and "continue-update-rollback" in script
+
+
+# CodeDeploy fails a lifecycle hook that has not reported within one hour (CodeDeploy user guide,
+# AppSpec "hooks" section for a Lambda deployment); traffic shifting then takes up to 10 minutes.
+CODEDEPLOY_HOOK_WAIT_MINUTES = 60
+LONGEST_TRAFFIC_SHIFT_MINUTES = 10
+
+
+def test_a_deploy_job_outlasts_codedeploys_wait_for_a_silent_hook(service: Service) -> None:
+    workflow = yaml.safe_load((service.project / ".github" / "workflows" / "deploy.yml").read_text(encoding="utf-8"))
+    for job in ("staging", "production"):
+        minutes = workflow["jobs"][job]["timeout-minutes"]
+        # A job killed mid-deploy leaves the stack UPDATE_IN_PROGRESS and the next deploy failing.
+        assert minutes > CODEDEPLOY_HOOK_WAIT_MINUTES + LONGEST_TRAFFIC_SHIFT_MINUTES, f"{job}: {minutes} minutes"
 
 
 # ---------------------------------------------------------------- 5. tags
