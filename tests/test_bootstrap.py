@@ -559,6 +559,22 @@ def test_the_api_smoke_test_signs_as_a_role_limited_to_its_own_api(service: Serv
             assert statement.resources == (smoke_role,), f"the deploy role may assume {statement.resources}"
 
 
+def test_the_sqs_smoke_test_may_read_what_proves_an_order_was_processed(service: Service) -> None:
+    if service.answers["event_source"] != "sqs":
+        pytest.skip("only the SQS smoke test reads a table")
+    for stage in bootstraps(service):
+        stack, deploy = stage.stack, stage.deploy
+        idempotency = stack.arn("dynamodb", f"table/{stack.name}-idempotency")
+        reading = deploy.allowing("dynamodb:GetItem", idempotency)
+        if stack.stage != "staging":
+            assert not reading, f"{deploy.name} reads {idempotency}"
+            continue
+        assert reading, f"{deploy.name} cannot read {idempotency} for the smoke test"
+        if service.answers["database"] == "none":
+            for statement in deploy.allowing("dynamodb:GetItem"):
+                assert statement.resources == (idempotency,), f"{statement.sid} reads {statement.resources}"
+
+
 # ---------------------------------------------------------------- 3. no import, stage-scoped ids
 def test_deploy_roles_cannot_import_existing_resources(service: Service) -> None:
     for stage in bootstraps(service):
