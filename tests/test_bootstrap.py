@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
+import judges
 from test_render_matrix import MATRIX, Combination, Service
 from test_render_matrix import render as _render  # noqa: F401 - the render matrix's fixture, requested by name
 
@@ -43,6 +44,39 @@ BOUNDARY_EDITS = (
     "iam:SetDefaultPolicyVersion",
 )
 STAGES = {"staging": "staging", "prod": "production"}  # stage -> GitHub environment
+# Which Lambda actions take the condition key lambda:FunctionArn: only these three (Lambda developer
+# guide, "Resources and conditions for Lambda actions", and the Service Authorization Reference for
+# Lambda). A condition on the key in a statement of any other action never matches.
+LAMBDA_ACTIONS_WITH_FUNCTION_ARN_KEY = frozenset(
+    {"lambda:CreateEventSourceMapping", "lambda:UpdateEventSourceMapping", "lambda:DeleteEventSourceMapping"}
+)
+LAMBDA_ACTIONS_WITHOUT_FUNCTION_ARN_KEY = (
+    "lambda:GetEventSourceMapping",
+    "lambda:ListEventSourceMappings",
+    "lambda:ListTags",
+    "lambda:TagResource",
+    "lambda:UntagResource",
+)
+# What CloudFormation's AWS::KMS::Key handler calls on an existing key (create, read, update, delete
+# handlers of its registry schema, as cfn-lint bundles it), plus the alias operations of AWS::KMS::Alias.
+KEY_MANAGEMENT_ACTIONS = (
+    "kms:CreateAlias",
+    "kms:DeleteAlias",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:DisableKeyRotation",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateAlias",
+    "kms:UpdateKeyDescription",
+)
 # AWS limits (IAM quotas): a managed policy, and all inline policies of a role, without whitespace.
 MANAGED_POLICY_LIMIT = 6144
 INLINE_POLICIES_LIMIT = 10240
@@ -385,6 +419,79 @@ def test_the_boundary_allows_what_the_service_roles_are_given(service: Service) 
                             assert not stage.boundary.denies_always(action, arn), f"{logical_id}: {action} denied"
 
 
+# Permissions a resource type's handler lists (registry schemas, as cfn-lint bundles them) that
+# CloudFormation calls only when a resource sets the property named here: the execution role is not
+# given them, and the test fails once the template sets the property.
+HANDLER_PERMISSIONS_OF_UNUSED_PROPERTIES: dict[str, dict[str, tuple[str, ...]]] = {
+    "AWS::DynamoDB::Table": {
+        # Without a key id, SSE uses the AWS managed key, whose key policy lets the account use it
+        # through DynamoDB (DynamoDB developer guide, encryption at rest).
+        "SSESpecification.KMSMasterKeyId": (
+            "kms:CreateGrant",
+            "kms:Decrypt",
+            "kms:DescribeKey",
+            "kms:Encrypt",
+            "kms:RevokeGrant",
+        ),
+        "KinesisStreamSpecification": ("kinesis:DescribeStream", "kinesis:PutRecords"),
+        "ImportSourceSpecification": ("s3:GetObjectMetadata", "s3:ListBucket"),
+        "ContributorInsightsSpecification": ("iam:CreateServiceLinkedRole",),
+    },
+    "AWS::Lambda::EventSourceMapping": {"KmsKeyArn": ("kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey")},
+    "AWS::Lambda::Function": {
+        "VpcConfig": (
+            "ec2:DescribeNetworkInterfaces",
+            "ec2:DescribeSecurityGroups",
+            "ec2:DescribeSubnets",
+            "ec2:DescribeVpcs",
+        ),
+        "FileSystemConfigs": ("elasticfilesystem:DescribeMountTargets", "s3files:ListMountTargets"),
+        "KmsKeyArn": ("kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"),
+    },
+    "AWS::Logs::LogGroup": {"DataProtectionPolicy": ("firehose:TagDeliveryStream",)},
+}
+# Listed by a schema but no IAM action: API Gateway authorizes by HTTP verb (tags are POST and
+# DELETE on /tags/*), and S3 names no action after a REST operation (Service Authorization Reference).
+HANDLER_PERMISSIONS_THAT_ARE_NO_IAM_ACTION = frozenset(
+    {"apigateway:TagResource", "apigateway:UntagResource", "s3:REST.PUT.OBJECT"}
+)
+# Called only to take a role's boundary off, which the execution role must never do.
+HANDLER_PERMISSIONS_REFUSED = frozenset({"iam:DeleteRolePermissionsBoundary"})
+
+
+def test_the_execution_role_grants_what_each_resource_handler_calls(service: Service) -> None:
+    result = judges.registry_handlers(service.project, "template.yaml", service.answers["aws_region"])
+    judges.assert_passes(result, "registry_handlers.py")
+    needs: dict[str, dict[str, Any]] = json.loads(result.stdout)
+    waived: dict[str, set[str]] = {}
+    for kind, by_property in HANDLER_PERMISSIONS_OF_UNUSED_PROPERTIES.items():
+        for prop, permissions in by_property.items():
+            if prop in needs.get(kind, {}).get("properties", []):
+                continue  # the template sets it now: its permissions must be granted
+            waived.setdefault(kind, set()).update(permissions)
+    # The stack's KMS keys are managed through their own key policies (checked above).
+    waived.setdefault("AWS::KMS::Key", set()).update(KEY_MANAGEMENT_ACTIONS)
+    for stage in bootstraps(service):
+        missing = sorted(
+            {
+                f"{kind} {handler}: {permission}"
+                for kind, need in needs.items()
+                for handler, permissions in need["handlers"].items()
+                for permission in permissions
+                if permission not in waived.get(kind, set())
+                and permission not in HANDLER_PERMISSIONS_THAT_ARE_NO_IAM_ACTION | HANDLER_PERMISSIONS_REFUSED
+                and not stage.execution.allowing(permission)
+            }
+        )
+        assert not missing, f"{stage.execution.name} lacks what CloudFormation calls:\n" + "\n".join(missing)
+
+
+def test_the_boundary_reaches_no_database_or_network_interface_no_combination_uses(service: Service) -> None:
+    for stage in bootstraps(service):
+        for action in ("rds-db:connect", "ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface"):
+            assert not stage.boundary.allowing(action), f"the boundary allows {action}"
+
+
 def test_the_boundary_lets_codedeploy_and_the_pre_traffic_hook_work(service: Service) -> None:
     for stage in bootstraps(service):
         stack, boundary = stage.stack, stage.boundary
@@ -415,9 +522,14 @@ def test_no_statement_may_call_every_api_in_the_account(service: Service) -> Non
             for resource in statement.resources:
                 api_id = resource.split(":", 5)[-1].split("/", 1)[0] if resource.count(":") >= 5 else "*"
                 assert "*" not in api_id, f"{policy.name} {statement.sid!r} may invoke any API: {resource}"
+    has_smoke_role = service.answers["event_source"] == "api" and not service.answers.get("jwt_issuer")
     for stage in bootstraps(service):
         smoke_role = stage.stack.role_arn(f"{stage.stack.name}-smoke-test")
-        for statement in stage.boundary.allowing("execute-api:Invoke"):
+        invoking = stage.boundary.allowing("execute-api:Invoke")
+        # Only an IAM-authorized API has a smoke-test role; elsewhere a role of that name would be
+        # one a pushed template creates to call every IAM-authorized API in the account.
+        assert bool(invoking) == has_smoke_role, f"the boundary allows execute-api:Invoke: {invoking}"
+        for statement in invoking:
             assert statement.value("ArnEquals", "aws:PrincipalArn") == [smoke_role], (
                 f"the boundary lets any role of the stack call APIs ({statement.sid})"
             )
@@ -447,6 +559,22 @@ def test_the_api_smoke_test_signs_as_a_role_limited_to_its_own_api(service: Serv
             assert statement.resources == (smoke_role,), f"the deploy role may assume {statement.resources}"
 
 
+def test_the_sqs_smoke_test_may_read_what_proves_an_order_was_processed(service: Service) -> None:
+    if service.answers["event_source"] != "sqs":
+        pytest.skip("only the SQS smoke test reads a table")
+    for stage in bootstraps(service):
+        stack, deploy = stage.stack, stage.deploy
+        idempotency = stack.arn("dynamodb", f"table/{stack.name}-idempotency")
+        reading = deploy.allowing("dynamodb:GetItem", idempotency)
+        if stack.stage != "staging":
+            assert not reading, f"{deploy.name} reads {idempotency}"
+            continue
+        assert reading, f"{deploy.name} cannot read {idempotency} for the smoke test"
+        if service.answers["database"] == "none":
+            for statement in deploy.allowing("dynamodb:GetItem"):
+                assert statement.resources == (idempotency,), f"{statement.sid} reads {statement.resources}"
+
+
 # ---------------------------------------------------------------- 3. no import, stage-scoped ids
 def test_deploy_roles_cannot_import_existing_resources(service: Service) -> None:
     for stage in bootstraps(service):
@@ -470,11 +598,6 @@ def test_keys_apis_and_mappings_are_reached_only_when_they_belong_to_the_stage(s
                 assert statement.value("StringEquals", f"aws:RequestTag/{key}") == [value], (
                     f"{statement.sid} creates keys without the tag {key}={value}"
                 )
-        key_arn = stack.arn("kms", "key/1234abcd-12ab-34cd-56ef-1234567890ab")
-        for action in ("kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:CreateGrant", "kms:TagResource"):
-            for statement in execution.allowing(action, key_arn):
-                tags = [statement.value("StringEquals", f"aws:{kind}Tag/stage") for kind in ("Resource", "Request")]
-                assert [stack.stage] in tags, f"{statement.sid} allows {action} on any key"
         mapping = stack.arn("lambda", "event-source-mapping:a1b2c3d4-5678-90ab-cdef-11111EXAMPLE")
         for action in (
             "lambda:CreateEventSourceMapping",
@@ -504,6 +627,56 @@ def test_keys_apis_and_mappings_are_reached_only_when_they_belong_to_the_stage(s
                 and s.value("Null", f"aws:ResourceTag/{key}") == ["false"]
             ]
             assert fences, f"nothing keeps {execution.name} off resources of another {key}"
+
+
+def test_the_execution_role_manages_only_keys_whose_policy_names_it(service: Service) -> None:
+    template = load(service.project / "template.yaml")
+    keys = {i: r for i, r in template["Resources"].items() if r["Type"] == "AWS::KMS::Key"}
+    for stage in bootstraps(service):
+        stack, execution = stage.stack, stage.execution
+        # Any key in the account, tagged with this stage or not: IAM must grant no management of it.
+        # (A statement that needs request tags allows only CreateKey's own tagging and key policy.)
+        key_arn = stack.arn("kms", "key/1234abcd-12ab-34cd-56ef-1234567890ab")
+        for action in (*KEY_MANAGEMENT_ACTIONS, "kms:CreateGrant", "kms:Decrypt", "kms:Encrypt"):
+            for statement in execution.allowing(action, key_arn):
+                requested = [statement.value("StringEquals", f"aws:RequestTag/{k}") for k in ("service", "stage")]
+                assert requested == [[stack.service], [stack.stage]] and "kms:CreateKey" in statement.actions, (
+                    f"{statement.sid} lets the execution role {action} on a key it did not create"
+                )
+        # The stack's keys are managed through their own key policies instead.
+        resolve = Resolver(template, stack)
+        for logical_id, key in keys.items():
+            policy = resolve(key["Properties"]["KeyPolicy"])
+            execution_role = stack.role_arn(f"cfn-exec-{stack.name}")
+            named_role = [
+                s
+                for raw, s in zip(as_list(policy["Statement"]), statements(policy), strict=True)
+                if s.effect == "Allow" and raw.get("Principal", {}).get("AWS") == execution_role
+            ]
+            for action in KEY_MANAGEMENT_ACTIONS:
+                assert any(s.covers_action(action) for s in named_role), (
+                    f"{logical_id}'s key policy does not let the execution role {action}"
+                )
+
+
+def test_no_lambda_action_is_conditioned_on_a_key_it_does_not_take(service: Service) -> None:
+    for stage in bootstraps(service):
+        stack = stage.stack
+        mapping = stack.arn("lambda", "event-source-mapping:a1b2c3d4-5678-90ab-cdef-11111EXAMPLE")
+        for statement in stage.execution.statements:
+            if statement.effect != "Allow" or not any(
+                "lambda:FunctionArn" in keys for keys in statement.condition.values()
+            ):
+                continue
+            for action in statement.actions:
+                assert action in LAMBDA_ACTIONS_WITH_FUNCTION_ARN_KEY, (
+                    f"{statement.sid} conditions {action} on lambda:FunctionArn, which {action} does not take: "
+                    "the statement never allows it"
+                )
+        # CloudFormation reads a mapping on every create, update and delete (its registry schema).
+        for action in LAMBDA_ACTIONS_WITHOUT_FUNCTION_ARN_KEY:
+            unconditioned = [s for s in stage.execution.allowing(action, mapping) if not s.condition]
+            assert unconditioned, f"the execution role cannot {action} its mappings"
 
 
 def test_the_service_tags_every_resource_the_fence_relies_on(service: Service) -> None:
@@ -554,7 +727,22 @@ def test_the_deploy_workflow_deletes_a_rolled_back_first_deploy_before_deploying
         assert recover and deploy and recover[0] < deploy[0], f"{job}: no recovery before sam deploy"
         assert f'"$SERVICE_NAME-{stage}" "$CFN_EXECUTION_ROLE_ARN"' in runs[recover[0]]
     script = (service.project / "scripts" / "recover_stack.sh").read_text(encoding="utf-8")
-    assert '!= "ROLLBACK_COMPLETE"' in script and "--role-arn" in script and "wait stack-delete-complete" in script
+    assert "ROLLBACK_COMPLETE)" in script and "--role-arn" in script and "wait stack-delete-complete" in script
+    assert "UPDATE_ROLLBACK_FAILED)" in script and "continue-update-rollback" in script
+
+
+# CodeDeploy fails a lifecycle hook that has not reported within one hour (CodeDeploy user guide,
+# AppSpec "hooks" section for a Lambda deployment); traffic shifting then takes up to 10 minutes.
+CODEDEPLOY_HOOK_WAIT_MINUTES = 60
+LONGEST_TRAFFIC_SHIFT_MINUTES = 10
+
+
+def test_a_deploy_job_outlasts_codedeploys_wait_for_a_silent_hook(service: Service) -> None:
+    workflow = yaml.safe_load((service.project / ".github" / "workflows" / "deploy.yml").read_text(encoding="utf-8"))
+    for job in ("staging", "production"):
+        minutes = workflow["jobs"][job]["timeout-minutes"]
+        # A job killed mid-deploy leaves the stack UPDATE_IN_PROGRESS and the next deploy failing.
+        assert minutes > CODEDEPLOY_HOOK_WAIT_MINUTES + LONGEST_TRAFFIC_SHIFT_MINUTES, f"{job}: {minutes} minutes"
 
 
 # ---------------------------------------------------------------- 5. tags

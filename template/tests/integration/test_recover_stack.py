@@ -17,17 +17,24 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 STACK = "svc-staging"
 ROLE = "arn:aws:iam::123456789012:role/cfn-exec-svc-staging"
 
+# After continue-update-rollback, the stack reads ROLLBACK_RESULT and the waiter succeeds only
+# when that is UPDATE_ROLLBACK_COMPLETE (the waiter fails on UPDATE_ROLLBACK_FAILED).
 FAKE_AWS = """#!/usr/bin/env bash
 echo "$*" >> "${CALLS}"
-if [[ "$1 $2" == "cloudformation describe-stacks" ]]; then
-  if [[ -n "${DESCRIBE_ERROR}" ]]; then echo "${DESCRIBE_ERROR}" >&2; exit 254; fi
-  echo "${STACK_STATUS}"
-fi
+case "$1 $2" in
+  "cloudformation describe-stacks")
+    if [[ -n "${DESCRIBE_ERROR}" ]]; then echo "${DESCRIBE_ERROR}" >&2; exit 254; fi
+    if grep -q continue-update-rollback "${CALLS}"; then echo "${ROLLBACK_RESULT}"; else echo "${STACK_STATUS}"; fi
+    ;;
+  "cloudformation wait")
+    if [[ "$3" == stack-rollback-complete && "${ROLLBACK_RESULT}" != UPDATE_ROLLBACK_COMPLETE ]]; then exit 255; fi
+    ;;
+esac
 """
 
 
 def recover(
-    tmp_path: Path, status: str = "", describe_error: str = ""
+    tmp_path: Path, status: str = "", describe_error: str = "", rollback_result: str = "UPDATE_ROLLBACK_COMPLETE"
 ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -42,6 +49,7 @@ def recover(
         "CALLS": str(calls),
         "STACK_STATUS": status,
         "DESCRIBE_ERROR": describe_error,
+        "ROLLBACK_RESULT": rollback_result,
     }
     bash = shutil.which("bash")
     assert bash is not None, "the deploy workflow runs the script with bash"
@@ -65,9 +73,33 @@ def test_a_stack_whose_first_deploy_rolled_back_is_deleted_with_the_execution_ro
     ]
 
 
-@pytest.mark.parametrize(
-    "status", ["CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED"]
-)
+def test_a_failed_rollback_is_continued_with_the_execution_role(tmp_path: Path) -> None:
+    result, calls = recover(tmp_path, status="UPDATE_ROLLBACK_FAILED")
+    assert result.returncode == 0, result.stderr
+    assert calls[1:] == [
+        f"cloudformation continue-update-rollback --stack-name {STACK} --role-arn {ROLE}",
+        f"cloudformation wait stack-rollback-complete --stack-name {STACK}",
+    ]
+
+
+def test_a_rollback_that_fails_again_stops_the_deploy_with_the_command_that_skips_the_resource(
+    tmp_path: Path,
+) -> None:
+    result, _ = recover(tmp_path, status="UPDATE_ROLLBACK_FAILED", rollback_result="UPDATE_ROLLBACK_FAILED")
+    assert result.returncode != 0
+    assert "is UPDATE_ROLLBACK_FAILED again" in result.stderr
+    skip = f"aws cloudformation continue-update-rollback --stack-name {STACK} --role-arn {ROLE} --resources-to-skip"
+    assert skip in result.stderr
+
+
+def test_a_first_deploy_whose_cleanup_failed_stops_the_deploy_with_the_delete_command(tmp_path: Path) -> None:
+    result, calls = recover(tmp_path, status="ROLLBACK_FAILED")
+    assert result.returncode != 0
+    assert f"aws cloudformation delete-stack --stack-name {STACK} --role-arn {ROLE}" in result.stderr
+    assert [call.split()[1] for call in calls] == ["describe-stacks"], "a person decides what to delete"
+
+
+@pytest.mark.parametrize("status", ["CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE"])
 def test_a_stack_in_any_other_state_is_left_alone(tmp_path: Path, status: str) -> None:
     result, calls = recover(tmp_path, status=status)
     assert result.returncode == 0, result.stderr
