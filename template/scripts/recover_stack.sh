@@ -20,12 +20,15 @@ stack_status() {
   aws cloudformation describe-stacks --stack-name "${stack}" --query 'Stacks[0].StackStatus' --output text
 }
 
-if ! status="$(stack_status 2>&1)"; then
-  if [[ "${status}" == *"does not exist"* ]]; then
+# stderr apart from the status: a CLI warning must not hide ROLLBACK_COMPLETE.
+errors="$(mktemp)"
+trap 'rm -f "${errors}"' EXIT
+if ! status="$(stack_status 2>"${errors}")"; then
+  if grep -q "does not exist" "${errors}"; then
     echo "${stack} does not exist yet: the deploy creates it"
     exit 0
   fi
-  echo "${status}" >&2
+  cat "${errors}" >&2
   exit 1
 fi
 

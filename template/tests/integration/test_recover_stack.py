@@ -24,6 +24,7 @@ echo "$*" >> "${CALLS}"
 case "$1 $2" in
   "cloudformation describe-stacks")
     if [[ -n "${DESCRIBE_ERROR}" ]]; then echo "${DESCRIBE_ERROR}" >&2; exit 254; fi
+    if [[ -n "${DESCRIBE_WARNING}" ]]; then echo "${DESCRIBE_WARNING}" >&2; fi
     if grep -q continue-update-rollback "${CALLS}"; then echo "${ROLLBACK_RESULT}"; else echo "${STACK_STATUS}"; fi
     ;;
   "cloudformation wait")
@@ -34,7 +35,11 @@ esac
 
 
 def recover(
-    tmp_path: Path, status: str = "", describe_error: str = "", rollback_result: str = "UPDATE_ROLLBACK_COMPLETE"
+    tmp_path: Path,
+    status: str = "",
+    describe_error: str = "",
+    rollback_result: str = "UPDATE_ROLLBACK_COMPLETE",
+    describe_warning: str = "",
 ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -49,6 +54,7 @@ def recover(
         "CALLS": str(calls),
         "STACK_STATUS": status,
         "DESCRIBE_ERROR": describe_error,
+        "DESCRIBE_WARNING": describe_warning,
         "ROLLBACK_RESULT": rollback_result,
     }
     bash = shutil.which("bash")
@@ -71,6 +77,13 @@ def test_a_stack_whose_first_deploy_rolled_back_is_deleted_with_the_execution_ro
         f"cloudformation delete-stack --stack-name {STACK} --role-arn {ROLE}",
         f"cloudformation wait stack-delete-complete --stack-name {STACK}",
     ]
+
+
+def test_a_warning_of_the_cli_does_not_hide_a_rolled_back_first_deploy(tmp_path: Path) -> None:
+    warning = "urllib3 NotOpenSSLWarning: urllib3 v2 only supports OpenSSL 1.1.1+"
+    result, calls = recover(tmp_path, status="ROLLBACK_COMPLETE", describe_warning=warning)
+    assert result.returncode == 0, result.stderr
+    assert f"cloudformation delete-stack --stack-name {STACK} --role-arn {ROLE}" in calls
 
 
 def test_a_failed_rollback_is_continued_with_the_execution_role(tmp_path: Path) -> None:
