@@ -20,13 +20,13 @@ import re
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 import judges
+from cfn_template import load_template
 from test_render_matrix import MATRIX, Combination, Service
 from test_render_matrix import render as _render  # noqa: F401 - the render matrix's fixture, requested by name
 
@@ -90,28 +90,9 @@ def service(request: pytest.FixtureRequest) -> Service:
 
 
 # ---------------------------------------------------------------- reading CloudFormation
-class CloudFormationLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short-form intrinsics (!Ref, !Sub, !GetAtt, !If, ...)."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-CloudFormationLoader.add_multi_constructor("!", _intrinsic)
-
-
-def load(path: Path) -> dict[str, Any]:
-    return dict(yaml.load(path.read_text(encoding="utf-8"), Loader=CloudFormationLoader))
+# The rendered service's own reader (template/scripts/cfn_template.py, on pytest's pythonpath):
+# the suite reads a template exactly as the service's readiness tests do.
+load = load_template
 
 
 @dataclass(frozen=True)
