@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-import judges
 from once import once
+from template_repo import commit_all, copier, git, snapshot_repo
 
 OWNER_EDIT = '''
 
@@ -33,36 +31,9 @@ CONFLICT_MARKER = re.compile(r"^(<<<<<<<|>>>>>>>)( |$)", re.MULTILINE)  # only a
 POST_COPY_MESSAGE = "Initialised a git repository"  # hooks/post_copy.py says it when it runs
 
 
-def git(cwd: Path, *args: str) -> str:
-    done = judges.run(["git", *args], cwd)
-    judges.assert_passes(done, f"git {args[0]}")
-    return done.stdout
-
-
-def copier(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    done = judges.run([sys.executable, "-m", "copier", *args], cwd)
-    judges.assert_passes(done, f"copier {args[0]}")
-    return done
-
-
-def commit_all(repo: Path, message: str) -> None:
-    git(repo, "add", "--all")
-    git(repo, "commit", "--quiet", "--no-verify", "--message", message)
-
-
 def build_template_repo(repo: Path) -> dict[str, Any]:
     """The template as it is in this work tree, in a repository of its own tagged v1.0.0."""
-    repo.mkdir()
-    listed = git(judges.REPO_ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
-    for name in filter(None, listed.split("\0")):
-        source = judges.REPO_ROOT / name
-        if source.is_file():  # tracked files deleted in the work tree are listed too
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, repo / name, follow_symlinks=False)
-    git(repo, "init", "--quiet", "--initial-branch=main")
-    commit_all(repo, "Template v1.0.0")
-    git(repo, "tag", "v1.0.0")
-    return {"repo": str(repo)}
+    return {"repo": str(snapshot_repo(repo, "v1.0.0"))}
 
 
 @pytest.fixture
