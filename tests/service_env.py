@@ -77,7 +77,7 @@ def service_requirements(pyproject_path: Path) -> list[str]:
     return sorted(set(project.get("dependencies", [])) | set(dev))
 
 
-def _uv() -> str:
+def uv_executable() -> str:
     uv = os.environ.get("UV") or shutil.which("uv")
     if not uv:
         raise RuntimeError("uv not found: run `bash tests/run.sh`, which installs it")
@@ -96,11 +96,11 @@ def service_venv(project: Path, python_version: str) -> Path:
         shutil.rmtree(venv, ignore_errors=True)
         env = clean_env({"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"})
         for command in (
-            [_uv(), "venv", "--quiet", "--python", str(find_python(python_version)), str(venv)],
+            [uv_executable(), "venv", "--quiet", "--python", str(find_python(python_version)), str(venv)],
             # Compiled now: PYTHONDONTWRITEBYTECODE=1 (set on these machines and by clean_env)
             # would otherwise make every run compile botocore and friends again.
             [
-                _uv(),
+                uv_executable(),
                 "pip",
                 "install",
                 "--quiet",

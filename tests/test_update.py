@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,10 @@ from typing import Any
 import pytest
 import yaml
 
+import judges
 from once import once
 from template_repo import commit_all, copier, git, snapshot_repo
+from test_render_matrix import Service, run_tool
 
 OWNER_EDIT = '''
 
@@ -141,3 +144,81 @@ def test_update_records_the_new_version(updated: Updated) -> None:
 def test_update_does_not_rerun_the_post_copy_task(copied: Copied, updated: Updated) -> None:
     assert POST_COPY_MESSAGE in copied.output, "the post-copy task did not run on copy"
     assert POST_COPY_MESSAGE not in updated.output, updated.output
+
+
+# ---------------------------------------------------------------- answers changed later
+def committed_copy(source: Path, directory: Path) -> Path:
+    """The updated service, committed by its owner, in a directory of its own."""
+    directory.mkdir()
+    project = directory / source.name
+    shutil.copytree(source, project, symlinks=True)
+    commit_all(project, "Owner commits the template update")
+    return project
+
+
+@dataclass(frozen=True)
+class Reanswered:
+    project: Path
+    output: str
+
+
+@pytest.fixture
+def reanswered(shared: Path, updated: Updated) -> Reanswered:
+    def build(directory: Path) -> dict[str, Any]:
+        project = committed_copy(updated.project, directory)
+        done = copier(
+            project,
+            "update",
+            "--defaults",
+            "--trust",
+            "--vcs-ref",
+            "v1.1.0",
+            "--data",
+            "memory_size=1024",
+            "--data",
+            "alarm_email=oncall@example.com",
+        )
+        return {"project": str(project), "output": done.stdout + done.stderr}
+
+    done = once(shared, "update-reanswered", build)
+    return Reanswered(Path(done["project"]), done["output"])
+
+
+def test_a_changed_answer_is_rendered_and_remembered(reanswered: Reanswered) -> None:
+    recorded = answers(reanswered.project)
+    assert (recorded["memory_size"], recorded["alarm_email"]) == (1024, "oncall@example.com")
+    template = (reanswered.project / "template.yaml").read_text()
+    assert "MemorySize: 1024" in template
+    assert 'Default: "oncall@example.com"' in template, "the AlarmEmail parameter subscribes the new address"
+    readme = (reanswered.project / "README.md").read_text()
+    assert "1024 MB" in readme and "oncall@example.com" in readme
+
+
+def test_a_changed_answer_keeps_the_owners_edits_and_the_services_checks(reanswered: Reanswered) -> None:
+    package = str(answers(reanswered.project)["package_name"])
+    assert OWNER_EDIT in (reanswered.project / "src" / package / "logic.py").read_text()
+    service = Service("update-reanswered", reanswered.project, answers(reanswered.project))
+    done = run_tool(service, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/readiness", "tests/unit")
+    judges.assert_passes(done, "the service's readiness and unit tests after the new answers")
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ("event_source=api", "event_source cannot change once a service is rendered (this one is event_source=sqs)"),
+        ("database=none", "database cannot change once a service is rendered (this one is database=dynamodb)"),
+    ],
+)
+def test_changing_what_the_service_is_is_refused_and_writes_nothing(
+    tmp_path: Path, updated: Updated, answer: str, message: str
+) -> None:
+    project = committed_copy(updated.project, tmp_path / "service")
+    head = git(project, "rev-parse", "HEAD")
+    done = judges.run(
+        [sys.executable, "-m", "copier", "update", "--defaults", "--trust", "--vcs-ref", "v1.1.0", "--data", answer],
+        project,
+    )
+    assert done.returncode != 0
+    assert message in done.stderr and "Render a new service with `copier copy" in done.stderr, done.stderr
+    assert git(project, "status", "--porcelain", "--ignored") == "", "a refused update must leave the tree as it was"
+    assert git(project, "rev-parse", "HEAD") == head
