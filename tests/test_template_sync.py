@@ -106,7 +106,15 @@ def sync(project: Path, record: Path, *args: str) -> dict[str, Any]:
     """Run the service's own script as the workflow does, with the recording gh first on PATH."""
     before = record / "calls.jsonl"
     seen = len(before.read_text().splitlines()) if before.exists() else 0
-    env = judges.clean_env({"PATH": f"{record}{os.pathsep}{os.environ['PATH']}", "GH_RECORD": str(record)})
+    env = judges.clean_env(
+        {
+            "PATH": f"{record}{os.pathsep}{os.environ['PATH']}",
+            "GH_RECORD": str(record),
+            # What GitHub Actions sets; the body links the dispatched CI run with them.
+            "GITHUB_SERVER_URL": "https://github.com",
+            "GITHUB_REPOSITORY": "example/order-service",
+        }
+    )
     command = [sys.executable, "scripts/template_sync.py", "--copier", f"{sys.executable} -m copier", *args]
     done = judges.run(command, project, env)
     calls = [json.loads(line) for line in before.read_text().splitlines()[seen:]] if before.exists() else []
@@ -248,6 +256,13 @@ def test_pull_request_body_has_the_changelog_of_the_new_version_only(first: dict
     assert "The service README ends with a line from v1.1.0." in body
     assert "must stay out of the pull request" not in body
     assert "https://example.com/copier-lambda-service" not in body  # link references are not prose
+
+
+def test_pull_request_body_links_the_dispatched_ci_runs(first: dict[str, Any]) -> None:
+    # The dispatched run is not among the pull request's checks: the body is where it is found.
+    [created] = gh_calls(first, "pr", "create")
+    runs = "https://github.com/example/order-service/actions/workflows/ci.yml?query=branch%3Atemplate-sync"
+    assert runs in created["body"]
 
 
 def test_a_clean_update_says_there_is_nothing_to_resolve(first: dict[str, Any]) -> None:

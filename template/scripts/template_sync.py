@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -196,21 +197,30 @@ marker lines, then `make install lint typecheck test` and commit and push to thi
 The weekly sync leaves a branch with your commits on it alone."""
 
 
-BEFORE_MERGING = """- CI ran on this branch (the sync dispatches it: see the Actions tab) and passes.
+def before_merging(ci_runs: str) -> str:
+    return f"""- CI ran on this branch ({ci_runs}) and passes.
 - The diff keeps your own edits, above all in files you changed after the copy.
 - `uv.lock` matches `pyproject.toml` (the update refreshes it; `make install` fails if not).
 - Changes to `template.yaml`: a renamed or replaced resource is replaced on deploy;
   read the staging changeset before the change reaches production."""
 
 
-def pull_request_body(update: Update, excerpt: str) -> str:
+def ci_runs_link(branch: str) -> str:
+    """Where the dispatched CI run is: it shows on the branch, not among the pull request's checks."""
+    server, repository = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
+    if not (server and repository):
+        return f"the sync dispatches it: Actions, {CI_WORKFLOW}, branch {branch}"
+    return f"[its runs]({server}/{repository}/actions/workflows/{CI_WORKFLOW}?query=branch%3A{branch})"
+
+
+def pull_request_body(update: Update, excerpt: str, ci_runs: str) -> str:
     body = "\n\n".join(
         [
             f"Template version **{update.from_version}** -> **{update.to_version}**, by `copier update` "
             "in `scripts/template_sync.py` (workflow *Template sync*).",
             f"## What changed in the template\n\n{excerpt}",
             f"## Conflicts\n\n{conflicts_section(update.conflicts)}",
-            f"## Before merging\n\n{BEFORE_MERGING}\n",
+            f"## Before merging\n\n{before_merging(ci_runs)}\n",
         ]
     )
     if len(body) > MAX_BODY_CHARACTERS:
@@ -311,7 +321,7 @@ def sync(args: argparse.Namespace) -> None:
     update = update_on_branch(copier, project, base, args.branch)
     git(project, "checkout", "--quiet", started_on)
     title = f"{SUBJECT_PREFIX}{update.from_version} to {update.to_version}"
-    body = pull_request_body(update, changelog_excerpt(answers.src_path, update))
+    body = pull_request_body(update, changelog_excerpt(answers.src_path, update), ci_runs_link(args.branch))
     print(f"Branch {args.branch}: {title} (files in conflict: {len(update.conflicts)})\n\n{body}")
     if args.publish:
         pushed = push_branch(project, update, args.branch)
