@@ -122,8 +122,8 @@ def commit_message(from_version: str, to_version: str, conflicts: Sequence[str])
 
 def update_on_branch(copier: Sequence[str], project: Path, base: str, branch: str) -> Update:
     """(Re)create `branch` at `base`, run copier update on it and commit everything it changed."""
-    from_version = read_answers(project).commit
     git(project, "checkout", "--quiet", "-B", branch, base)
+    from_version = read_answers(project).commit
     # The template's own after-update tasks run here (uv.lock among them): nothing to redo.
     run([*copier, "update", "--trust", "--defaults"], project)
     conflicts = conflicted_files(project)
@@ -228,12 +228,17 @@ def pull_request_body(update: Update, excerpt: str, ci_runs: str) -> str:
     return body
 
 
+def git_remote(project: Path, *args: str) -> str:
+    # gh hands git the job's token: checkout keeps no credentials on disk.
+    return git(project, "-c", "credential.helper=", "-c", "credential.helper=!gh auth git-credential", *args)
+
+
 def remote_branch(project: Path, branch: str) -> str | None:
     """The commit `branch` points at on origin, fetched, or None when origin has no such branch."""
-    listed = git(project, "ls-remote", "origin", f"refs/heads/{branch}")
+    listed = git_remote(project, "ls-remote", "origin", f"refs/heads/{branch}")
     if not listed:
         return None
-    git(project, "fetch", "--quiet", "origin", f"refs/heads/{branch}")
+    git_remote(project, "fetch", "--quiet", "origin", f"refs/heads/{branch}")
     return listed.split()[0]
 
 
@@ -256,11 +261,9 @@ def push_branch(project: Path, update: Update, branch: str) -> bool:
             )
         if same_update(project, update.commit, published):
             return False
-    # gh hands git the job's token: checkout keeps no credentials on disk.
-    credentials = ["-c", "credential.helper=", "-c", "credential.helper=!gh auth git-credential"]
     lease = f"--force-with-lease=refs/heads/{branch}:{published or ''}"
     try:
-        git(project, *credentials, "push", "--quiet", lease, "origin", f"{update.commit}:refs/heads/{branch}")
+        git_remote(project, "push", "--quiet", lease, "origin", f"{update.commit}:refs/heads/{branch}")
     except SyncError as error:
         if "without `workflows` permission" in str(error):
             raise SyncError(
