@@ -287,10 +287,16 @@ def open_or_refresh_pull_request(project: Path, base: str, branch: str, title: s
         if existing:
             run(["gh", "pr", "edit", existing[0], "--title", title, "--body-file", body_file.name], project)
             return f"refreshed pull request #{existing[0]}"
-        run(
-            ["gh", "pr", "create", "--base", base, "--head", branch, "--title", title, "--body-file", body_file.name],
-            project,
-        )
+        create = ["gh", "pr", "create", "--base", base, "--head", branch, "--title", title]
+        try:
+            run([*create, "--body-file", body_file.name], project)
+        except SyncError as error:
+            if "not permitted to create or approve pull requests" in str(error):
+                raise SyncError(
+                    f"{error}\nAllow it once: Settings, Actions, General, Workflow permissions, "
+                    '"Allow GitHub Actions to create and approve pull requests".'
+                ) from error
+            raise
         return "opened a pull request"
 
 
