@@ -241,6 +241,31 @@ def test_store_module_exists_only_with_a_database(service: Service) -> None:
     )
 
 
+# What an owner tunes in template.yaml, and what git apply (copier update) matches an edit by:
+# the line and three lines either side.
+TUNED = re.compile(r"^\s+(Threshold|EvaluationPeriods|DatapointsToAlarm): ")
+CONTEXT_LINES = 3
+
+
+def test_every_tuned_alarm_setting_is_unique_with_its_context(service: Service) -> None:
+    """An owner's threshold edit can only be merged into its own alarm by a later `copier update`.
+
+    copier re-applies the owner's diff to the new template with `git apply`,
+    which puts a change wherever its context matches first: in alarms that end
+    alike, a Throttles threshold landed on the Errors alarm (found by
+    tests/test_update_history.py). With the tuned settings next to the alarm's
+    name, every such window occurs once.
+    """
+    lines = (service.project / "template.yaml").read_text().splitlines()
+    windows = [tuple(lines[max(0, i - CONTEXT_LINES) : i + CONTEXT_LINES + 1]) for i in range(len(lines))]
+    ambiguous = [
+        f"line {i + 1}: {line.strip()}"
+        for i, line in enumerate(lines)
+        if TUNED.match(line) and windows.count(windows[i]) > 1
+    ]
+    assert not ambiguous, f"settings copier update could merge into the wrong resource: {ambiguous}"
+
+
 # Modules only some sources need, and which sources render them.
 SOURCE_MODULES = {"http_errors.py": {"api"}, "http_request.py": {"api"}, "dead_letters.py": {"sqs"}}
 
