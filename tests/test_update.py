@@ -45,13 +45,15 @@ def template_repo(shared: Path) -> Path:
 
 
 @dataclass(frozen=True)
-class Copied:
+class Rendered:
+    """A service copier wrote, and what copier printed while writing it."""
+
     project: Path
     output: str
 
 
 @pytest.fixture
-def copied(shared: Path, template_repo: Path) -> Copied:
+def copied(shared: Path, template_repo: Path) -> Rendered:
     def build(directory: Path) -> dict[str, Any]:
         project = directory / "order-service"
         done = copier(
@@ -67,7 +69,7 @@ def copied(shared: Path, template_repo: Path) -> Copied:
         return {"project": str(project), "output": done.stdout + done.stderr}
 
     done = once(shared, "update-copy", build)
-    return Copied(Path(done["project"]), done["output"])
+    return Rendered(Path(done["project"]), done["output"])
 
 
 def answers(project: Path) -> dict[str, object]:
@@ -84,7 +86,7 @@ class Updated:
 
 
 @pytest.fixture
-def updated(shared: Path, copied: Copied, template_repo: Path) -> Updated:
+def updated(shared: Path, copied: Rendered, template_repo: Path) -> Updated:
     def build(directory: Path) -> dict[str, Any]:
         # Its own copy of the service: the tests of the copy keep seeing v1.0.0.
         project = directory / copied.project.name
@@ -107,12 +109,12 @@ def updated(shared: Path, copied: Copied, template_repo: Path) -> Updated:
     return Updated(Path(done["project"]), Path(done["logic"]), done["output"])
 
 
-def test_copy_leaves_the_service_a_git_repository(copied: Copied) -> None:
+def test_copy_leaves_the_service_a_git_repository(copied: Rendered) -> None:
     assert (copied.project / ".git").is_dir()
     assert Path(git(copied.project, "rev-parse", "--show-toplevel").strip()) == copied.project.resolve()
 
 
-def test_copy_records_the_template_source_and_version(copied: Copied, template_repo: Path) -> None:
+def test_copy_records_the_template_source_and_version(copied: Rendered, template_repo: Path) -> None:
     recorded = answers(copied.project)
     assert recorded["_src_path"] == str(template_repo)
     assert recorded["_commit"] == "v1.0.0"
@@ -141,7 +143,7 @@ def test_update_records_the_new_version(updated: Updated) -> None:
     assert answers(updated.project)["_commit"] == "v1.1.0"
 
 
-def test_update_does_not_rerun_the_post_copy_task(copied: Copied, updated: Updated) -> None:
+def test_update_does_not_rerun_the_post_copy_task(copied: Rendered, updated: Updated) -> None:
     assert POST_COPY_MESSAGE in copied.output, "the post-copy task did not run on copy"
     assert POST_COPY_MESSAGE not in updated.output, updated.output
 
@@ -156,14 +158,8 @@ def committed_copy(source: Path, directory: Path) -> Path:
     return project
 
 
-@dataclass(frozen=True)
-class Reanswered:
-    project: Path
-    output: str
-
-
 @pytest.fixture
-def reanswered(shared: Path, updated: Updated) -> Reanswered:
+def reanswered(shared: Path, updated: Updated) -> Rendered:
     def build(directory: Path) -> dict[str, Any]:
         project = committed_copy(updated.project, directory)
         done = copier(
@@ -181,10 +177,10 @@ def reanswered(shared: Path, updated: Updated) -> Reanswered:
         return {"project": str(project), "output": done.stdout + done.stderr}
 
     done = once(shared, "update-reanswered", build)
-    return Reanswered(Path(done["project"]), done["output"])
+    return Rendered(Path(done["project"]), done["output"])
 
 
-def test_a_changed_answer_is_rendered_and_remembered(reanswered: Reanswered) -> None:
+def test_a_changed_answer_is_rendered_and_remembered(reanswered: Rendered) -> None:
     recorded = answers(reanswered.project)
     assert (recorded["memory_size"], recorded["alarm_email"]) == (1024, "oncall@example.com")
     template = (reanswered.project / "template.yaml").read_text()
@@ -194,7 +190,7 @@ def test_a_changed_answer_is_rendered_and_remembered(reanswered: Reanswered) -> 
     assert "1024 MB" in readme and "oncall@example.com" in readme
 
 
-def test_a_changed_answer_keeps_the_owners_edits_and_the_services_checks(reanswered: Reanswered) -> None:
+def test_a_changed_answer_keeps_the_owners_edits_and_the_services_checks(reanswered: Rendered) -> None:
     package = str(answers(reanswered.project)["package_name"])
     assert OWNER_EDIT in (reanswered.project / "src" / package / "logic.py").read_text()
     service = Service("update-reanswered", reanswered.project, answers(reanswered.project))
