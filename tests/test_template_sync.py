@@ -4,7 +4,13 @@ Everything is real except GitHub: a tagged template repository (v1.0.0, then a
 change and a CHANGELOG.md entry tagged v1.1.0), a service rendered from v1.0.0
 and edited by its owner, a bare repository as its `origin`, real git and real
 copier. GitHub cannot be reached from here, so a recording `gh` stands first on
-PATH: it answers `gh pr list` from what it was asked before and keeps every call.
+PATH: it answers `gh pr list` and `gh issue list` from what it was asked before and
+keeps every call.
+
+The workflow's two jobs are run as the workflow runs them: `--prepare` in the
+service's clone, `--publish-from` in a fresh clone of origin's main. GitHub's refusal
+of a GITHUB_TOKEN push that changes a workflow comes from a pre-receive hook in the
+bare origin, with GitHub's message.
 """
 
 from __future__ import annotations
@@ -204,6 +210,25 @@ def build_published(rendered: dict[str, Any], directory: Path) -> dict[str, Any]
     second = sync(project, record, "--publish")
     second |= {"origin": git(origin, "rev-parse", BRANCH).strip()}
 
+    # Run on demand from another branch, in a shallow clone of that branch alone: main is fetched.
+    git(project, "push", "--quiet", "origin", "main:refs/heads/feature")
+    feature = directory / "feature-checkout"
+    git(
+        directory,
+        "clone",
+        "--quiet",
+        "--depth",
+        "1",
+        "--single-branch",
+        "--branch",
+        "feature",
+        f"file://{origin}",
+        str(feature),
+    )
+    from_feature = sync(feature, record, "--prepare", str(directory / "handoff-feature"), "--base", "main")
+    from_feature |= {"parent": git(feature, "rev-parse", f"{BRANCH}^").strip()}
+    git(project, "push", "--quiet", "origin", ":refs/heads/feature")
+
     # main moves between the two jobs: the publishing job refuses the update built on the old main.
     mover = directory / "mover"
     git(directory, "clone", "--quiet", "--branch", "main", str(origin), str(mover))
@@ -244,7 +269,8 @@ def build_published(rendered: dict[str, Any], directory: Path) -> dict[str, Any]
     refs_before = refs(project)
     merged = sync(project, record, "--publish")
     merged |= {"refs_before": refs_before, "refs_after": refs(project)}
-    runs = {"first": first, "second": second, "moved": moved, "amended": amended, "guarded": guarded}
+    runs = {"first": first, "second": second, "from_feature": from_feature, "moved": moved, "amended": amended}
+    runs |= {"guarded": guarded}
     return {
         "project": str(project),
         "stale": stale,
@@ -375,6 +401,13 @@ def test_sync_leaves_a_branch_the_owner_pushed_to_alone(published: dict[str, Any
     assert not gh_calls(guarded, "pr", "create")
     assert not gh_calls(guarded, "pr", "edit")
     assert not gh_calls(guarded, "workflow", "run")
+
+
+def test_a_run_dispatched_from_another_branch_builds_on_the_default_branch(published: dict[str, Any]) -> None:
+    from_feature = published["runs"]["from_feature"]
+    assert from_feature["exit"] == 0, from_feature["output"]
+    assert from_feature["parent"] == published["main_before"]
+    assert from_feature["gh"] == []
 
 
 def test_the_publishing_job_refuses_an_update_built_on_an_older_default_branch(published: dict[str, Any]) -> None:

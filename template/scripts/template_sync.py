@@ -206,6 +206,7 @@ def update_on_branch(copier: Sequence[str], project: Path, base: str, branch: st
     # The template's own after-update step runs here and refreshes uv.lock, best effort: it
     # reports on stderr, and the lock is checked again below.
     done = run_full([*copier, "update", "--trust", "--defaults"], project)
+    print(done.stderr, end="", file=sys.stderr)  # copier reports on stderr: keep it in the job's log
     after_update = after_update_line(done.stderr + done.stdout)
     stale = lock_is_stale(project)
     conflicts = conflicted_files(project)
@@ -400,14 +401,15 @@ def push_branch(project: Path, update: Update, branch: str) -> bool:
     return True
 
 
-def closed_pull_request(project: Path, base: str, branch: str, title: str) -> str | None:
-    """The number of a pull request for this very update that was closed without merging."""
+def closed_pull_request(project: Path, base: str, branch: str, to_version: str) -> str | None:
+    """The number of a sync pull request to `to_version` that was closed without merging."""
     listed = run(
         ["gh", "pr", "list", "--head", branch, "--base", base, "--state", "closed", "--json", "number,title,state"],
         project,
     )
     for entry in json.loads(listed or "[]"):
-        if entry.get("title") == title and entry.get("state") != "MERGED":
+        title = str(entry.get("title", ""))
+        if title.startswith(SUBJECT_PREFIX) and title.endswith(f" to {to_version}") and entry.get("state") != "MERGED":
             return str(entry["number"])
     return None
 
@@ -490,7 +492,7 @@ def dispatch_ci(project: Path, branch: str) -> None:
 
 def publish(project: Path, update: Update, base: str, branch: str, body: str, *, in_ci: bool) -> None:
     """Push the branch, open or refresh its pull request and start CI on it: git and gh only."""
-    closed = closed_pull_request(project, base, branch, update.title)
+    closed = closed_pull_request(project, base, branch, update.to_version)
     if closed is not None:
         print(
             f"Pull request #{closed} for {update.to_version} was closed without merging: this version "
