@@ -4,13 +4,20 @@ Everything is real except GitHub: a tagged template repository (v1.0.0, then a
 change and a CHANGELOG.md entry tagged v1.1.0), a service rendered from v1.0.0
 and edited by its owner, a bare repository as its `origin`, real git and real
 copier. GitHub cannot be reached from here, so a recording `gh` stands first on
-PATH: it answers `gh pr list` from what it was asked before and keeps every call.
+PATH: it answers `gh pr list` and `gh issue list` from what it was asked before and
+keeps every call.
+
+The workflow's two jobs are run as the workflow runs them: `--prepare` in the
+service's clone, `--publish-from` in a fresh clone of origin's main. GitHub's refusal
+of a GITHUB_TOKEN push that changes a workflow comes from a pre-receive hook in the
+bare origin, with GitHub's message.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -62,12 +69,33 @@ if "--body-file" in args:
     call["body"] = Path(args[args.index("--body-file") + 1]).read_text()
 with (record / "calls.jsonl").open("a") as calls:
     calls.write(json.dumps(call) + "\\n")
-if args[:2] == ["pr", "list"]:
+if args[:2] == ["pr", "list"] and "closed" in args:
+    print((record / "closed.json").read_text() if (record / "closed.json").exists() else "[]")
+elif args[:2] == ["pr", "list"]:
     print(json.dumps([{{"number": 7}}] if (record / "opened").exists() else []))
 elif args[:2] == ["pr", "create"]:
     (record / "opened").touch()
     print("https://github.com/example/order-service/pull/7")
+elif args[:2] == ["issue", "list"]:
+    issue = record / "issue-title"
+    print(json.dumps([{{"number": 9, "title": issue.read_text()}}] if issue.exists() else []))
+elif args[:2] == ["issue", "create"]:
+    (record / "issue-title").write_text(args[args.index("--title") + 1])
+    print("https://github.com/example/order-service/issues/9")
 """
+# GitHub's answer to a GITHUB_TOKEN push that changes a workflow, from a bare origin's hook.
+REFUSING_HOOK = """#!/bin/sh
+while read -r old new ref; do
+  base="$old"
+  [ "$base" = 0000000000000000000000000000000000000000 ] && base=refs/heads/main
+  if git diff --name-only "$base" "$new" -- .github/workflows/ | grep -q .; then
+    echo "refusing to allow a GitHub App to create or update workflow" \
+      "\\`.github/workflows/ci.yml\\` without \\`workflows\\` permission" >&2
+    exit 1
+  fi
+done
+"""
+MISSING_PIN = "template-sync-pin-nobody-has==1.0"
 
 
 # ---------------------------------------------------------------- what the scenarios share
@@ -102,23 +130,43 @@ def owners_copy(rendered: dict[str, Any], project: Path) -> Path:
     return project
 
 
-def sync(project: Path, record: Path, *args: str) -> dict[str, Any]:
+def sync(project: Path, record: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run the service's own script as the workflow does, with the recording gh first on PATH."""
     before = record / "calls.jsonl"
     seen = len(before.read_text().splitlines()) if before.exists() else 0
-    env = judges.clean_env(
+    environment = judges.clean_env(
         {
             "PATH": f"{record}{os.pathsep}{os.environ['PATH']}",
             "GH_RECORD": str(record),
             # What GitHub Actions sets; the body links the dispatched CI run with them.
             "GITHUB_SERVER_URL": "https://github.com",
             "GITHUB_REPOSITORY": "example/order-service",
+            "UV": shutil.which("uv", path=str(Path(sys.executable).parent)) or "uv",
+            **(env or {}),
         }
     )
+    environment.pop("GITHUB_ACTIONS", None)
+    environment.update(env or {})
     command = [sys.executable, "scripts/template_sync.py", "--copier", f"{sys.executable} -m copier", *args]
-    done = judges.run(command, project, env)
+    done = judges.run(command, project, environment)
     calls = [json.loads(line) for line in before.read_text().splitlines()[seen:]] if before.exists() else []
     return {"exit": done.returncode, "output": done.stdout + done.stderr, "gh": calls}
+
+
+def ci_sync(project: Path, origin: Path, record: Path, handoff: Path, **env: str) -> dict[str, Any]:
+    """The workflow's two jobs: the update in `project`, the publishing in a fresh clone of origin's main."""
+    prepared = sync(project, record, "--prepare", str(handoff), env=env)
+    if prepared["exit"] != 0:
+        return prepared
+    return published_from(origin, record, handoff, prepared["output"])
+
+
+def published_from(origin: Path, record: Path, handoff: Path, before: str = "") -> dict[str, Any]:
+    checkout = handoff.parent / f"{handoff.name}-publish-checkout"
+    shutil.rmtree(checkout, ignore_errors=True)
+    git(origin.parent, "clone", "--quiet", "--branch", "main", str(origin), str(checkout))
+    done = sync(checkout, record, "--publish-from", str(handoff), "--base", "main")
+    return done | {"output": before + done["output"]}
 
 
 def recording_gh(record: Path) -> Path:
@@ -135,7 +183,8 @@ def refs(repo: Path) -> str:
 
 # ---------------------------------------------------------------- scenario: published, then up to date
 def build_published(rendered: dict[str, Any], directory: Path) -> dict[str, Any]:
-    """Publish twice (open, then refresh), refuse an owner's commit on the branch, then merge and run again."""
+    """Publish with the workflow's two jobs, then by hand (a refresh); refuse an owner's amended
+    commit and an owner's commit on the branch; skip a closed pull request; then merge and run again."""
     project = owners_copy(rendered, directory / "order-service")
     origin = directory / "origin.git"
     git(directory, "init", "--quiet", "--bare", str(origin))
@@ -149,17 +198,58 @@ def build_published(rendered: dict[str, Any], directory: Path) -> dict[str, Any]
     stale = git(project, "rev-parse", BRANCH).strip()
     record = recording_gh(directory / "gh")
 
+    # Rendered from a path: a runner cannot reach the template, and the update job says so first.
+    local_source = sync(project, record, "--prepare", str(directory / "refused"), env={"GITHUB_ACTIONS": "true"})
+
     main_before = git(project, "rev-parse", "main").strip()
-    first = sync(project, record, "--publish")
+    handoff = directory / "handoff"
+    first = ci_sync(project, origin, record, handoff)
     first |= {"commit": git(project, "rev-parse", BRANCH).strip(), "origin": git(origin, "rev-parse", BRANCH).strip()}
     first |= {"main": git(project, "rev-parse", "main").strip(), "status": git(project, "status", "--porcelain")}
     first |= {"checked_out": git(project, "branch", "--show-current").strip()}
     second = sync(project, record, "--publish")
     second |= {"origin": git(origin, "rev-parse", BRANCH).strip()}
 
-    # The owner resolves something on the branch and pushes: the next sync must not overwrite it.
+    # Run on demand from another branch, in a shallow clone of that branch alone: main is fetched.
+    git(project, "push", "--quiet", "origin", "main:refs/heads/feature")
+    feature = directory / "feature-checkout"
+    git(
+        directory,
+        "clone",
+        "--quiet",
+        "--depth",
+        "1",
+        "--single-branch",
+        "--branch",
+        "feature",
+        f"file://{origin}",
+        str(feature),
+    )
+    from_feature = sync(feature, record, "--prepare", str(directory / "handoff-feature"), "--base", "main")
+    from_feature |= {"parent": git(feature, "rev-parse", f"{BRANCH}^").strip()}
+    git(project, "push", "--quiet", "origin", ":refs/heads/feature")
+
+    # main moves between the two jobs: the publishing job refuses the update built on the old main.
+    mover = directory / "mover"
+    git(directory, "clone", "--quiet", "--branch", "main", str(origin), str(mover))
+    commit_all(mover, "Someone merges to main while the sync runs")
+    git(mover, "push", "--quiet", "origin", "main")
+    moved = published_from(origin, record, handoff)
+    moved |= {"origin": git(origin, "rev-parse", BRANCH).strip()}
+    git(mover, "push", "--quiet", "--force", "origin", f"{main_before}:refs/heads/main")
+
+    # The owner amends the sync commit (a fix of their own in it) and force-pushes.
     owner_clone = directory / "owner-clone"
     git(directory, "clone", "--quiet", "--branch", BRANCH, str(origin), str(owner_clone))
+    (owner_clone / "amended.txt").write_text("the owner's fix, folded into the sync commit\n")
+    git(owner_clone, "add", "amended.txt")
+    git(owner_clone, "commit", "--quiet", "--amend", "--no-edit")
+    git(owner_clone, "push", "--quiet", "--force", "origin", BRANCH)
+    amended_tip = git(origin, "rev-parse", BRANCH).strip()
+    amended = sync(project, record, "--publish")
+    amended |= {"origin": git(origin, "rev-parse", BRANCH).strip(), "owners_tip": amended_tip}
+
+    # The owner resolves something on the branch and pushes: the next sync must not overwrite it.
     (owner_clone / "resolution.txt").write_text("resolved by the owner\n")
     commit_all(owner_clone, "Owner resolves the sync")
     git(owner_clone, "push", "--quiet", "origin", BRANCH)
@@ -167,15 +257,25 @@ def build_published(rendered: dict[str, Any], directory: Path) -> dict[str, Any]
     guarded = sync(project, record, "--publish")
     guarded |= {"origin": git(origin, "rev-parse", BRANCH).strip(), "owners_tip": owners_tip}
 
+    # The owner closes the pull request unmerged: that version is skipped.
+    (record / "opened").unlink()
+    closed_pr = [{"number": 7, "title": "Update the template from v1.0.0 to v1.1.0", "state": "CLOSED"}]
+    (record / "closed.json").write_text(json.dumps(closed_pr))
+    closed = ci_sync(project, origin, record, directory / "handoff-closed")
+    closed |= {"origin": git(origin, "rev-parse", BRANCH).strip(), "owners_tip": owners_tip}
+    (record / "closed.json").unlink()
+
     git(project, "merge", "--quiet", "--ff-only", first["commit"])
     refs_before = refs(project)
     merged = sync(project, record, "--publish")
     merged |= {"refs_before": refs_before, "refs_after": refs(project)}
+    runs = {"first": first, "second": second, "from_feature": from_feature, "moved": moved, "amended": amended}
+    runs |= {"guarded": guarded}
     return {
         "project": str(project),
         "stale": stale,
         "main_before": main_before,
-        "runs": {"first": first, "second": second, "guarded": guarded, "merged": merged},
+        "runs": runs | {"closed": closed, "merged": merged, "local_source": local_source},
     }
 
 
@@ -268,6 +368,15 @@ def test_pull_request_body_links_the_dispatched_ci_runs(first: dict[str, Any]) -
 def test_a_clean_update_says_there_is_nothing_to_resolve(first: dict[str, Any]) -> None:
     [created] = gh_calls(first, "pr", "create")
     assert "None: copier merged every template change with your edits." in created["body"]
+    assert "After update: uv.lock already matches pyproject.toml" in created["body"]
+    assert "`uv lock --check` passed after the update" in created["body"]
+
+
+def test_the_publishing_job_pushes_the_very_commit_the_update_job_built(first: dict[str, Any]) -> None:
+    # The publishing job pushed exactly the commit the update job built: nothing re-run there.
+    assert first["origin"] == first["commit"]
+    assert "The update is in" in first["output"]
+    assert "Publishing Update the template from v1.0.0 to v1.1.0" in first["output"]
 
 
 def test_second_publish_refreshes_the_pull_request_instead_of_opening_another(published: dict[str, Any]) -> None:
@@ -282,13 +391,51 @@ def test_second_publish_refreshes_the_pull_request_instead_of_opening_another(pu
     assert not gh_calls(second, "workflow", "run")
 
 
-def test_sync_leaves_a_branch_the_owner_pushed_to_alone(published: dict[str, Any]) -> None:
-    guarded = published["runs"]["guarded"]
+@pytest.mark.parametrize("run", ["amended", "guarded"])
+def test_sync_leaves_a_branch_the_owner_pushed_to_alone(published: dict[str, Any], run: str) -> None:
+    # "amended": the owner folded a fix into the sync commit; "guarded": a commit on top of it.
+    guarded = published["runs"][run]
     assert guarded["exit"] == 1
     assert "not the sync's own" in guarded["output"]
     assert guarded["origin"] == guarded["owners_tip"]
     assert not gh_calls(guarded, "pr", "create")
+    assert not gh_calls(guarded, "pr", "edit")
     assert not gh_calls(guarded, "workflow", "run")
+
+
+def test_a_run_dispatched_from_another_branch_builds_on_the_default_branch(published: dict[str, Any]) -> None:
+    from_feature = published["runs"]["from_feature"]
+    assert from_feature["exit"] == 0, from_feature["output"]
+    assert from_feature["parent"] == published["main_before"]
+    assert from_feature["gh"] == []
+
+
+def test_the_publishing_job_refuses_an_update_built_on_an_older_default_branch(published: dict[str, Any]) -> None:
+    moved = published["runs"]["moved"]
+    assert moved["exit"] == 1
+    assert "main moved while the update ran" in moved["output"]
+    assert moved["origin"] == published["runs"]["first"]["origin"]
+    assert not gh_calls(moved, "pr")
+    assert not gh_calls(moved, "workflow")
+
+
+def test_closing_the_pull_request_skips_that_version(published: dict[str, Any]) -> None:
+    closed = published["runs"]["closed"]
+    assert closed["exit"] == 0, closed["output"]
+    assert "#7 for v1.1.0 was closed without merging: this version is skipped" in closed["output"]
+    assert closed["origin"] == closed["owners_tip"]
+    assert not gh_calls(closed, "pr", "create")
+    assert not gh_calls(closed, "pr", "edit")
+    assert not gh_calls(closed, "workflow", "run")
+
+
+def test_a_service_rendered_from_a_path_is_told_to_point_at_the_template_repository(
+    published: dict[str, Any],
+) -> None:
+    refused = published["runs"]["local_source"]
+    assert refused["exit"] == 1
+    assert "edit `_src_path` in .copier-answers.yml to gh:<org>/<template>" in refused["output"]
+    assert refused["gh"] == []
 
 
 def test_sync_does_nothing_once_the_update_is_merged(published: dict[str, Any]) -> None:
@@ -335,6 +482,79 @@ def test_without_publish_nothing_reaches_github(conflicted: dict[str, Any]) -> N
     assert conflicted["gh"] == []
 
 
+# ---------------------------------------------------------------- scenario: GitHub refuses the push
+def build_refused(rendered: dict[str, Any], directory: Path) -> dict[str, Any]:
+    """v1.2.0 changes CI's workflow and adds a pin nobody can lock offline; origin refuses workflow changes."""
+    template = directory / "template"
+    shutil.copytree(rendered["template"], template, symlinks=True)
+    ci = template / "template" / ".github" / "workflows" / "ci.yml.jinja"
+    ci.write_text(ci.read_text() + "# Template v1.2.0 changed this workflow.\n")
+    pyproject = template / "template" / "pyproject.toml.jinja"
+    text = pyproject.read_text()
+    assert "dependencies = [\n" in text, "pyproject.toml's dependencies moved: update the test"
+    pyproject.write_text(text.replace("dependencies = [\n", f'dependencies = [\n    "{MISSING_PIN}",\n', 1))
+    commit_all(template, "Template v1.2.0")
+    git(template, "tag", "v1.2.0")
+
+    project = owners_copy(rendered, directory / "order-service")
+    answers = project / ".copier-answers.yml"
+    answers.write_text(answers.read_text().replace(rendered["template"], str(template)))
+    commit_all(project, "Owner points the service at the template's new home")
+    origin = directory / "origin.git"
+    git(directory, "init", "--quiet", "--bare", str(origin))
+    git(project, "remote", "add", "origin", str(origin))
+    git(project, "push", "--quiet", "origin", "main")
+    hook = origin / "hooks" / "pre-receive"
+    hook.write_text(REFUSING_HOOK)
+    hook.chmod(0o755)
+    record = recording_gh(directory / "gh")
+    handoff = directory / "handoff"
+    first = ci_sync(project, origin, record, handoff, UV_OFFLINE="1")
+    again = published_from(origin, record, handoff)
+    branches = git(origin, "for-each-ref", "--format=%(refname)", "refs/heads/").split()
+    return {"first": first, "again": again, "branches": branches}
+
+
+@pytest.fixture
+def refused(shared: Path, rendered: dict[str, Any]) -> dict[str, Any]:
+    done = once(shared, "sync-refused", lambda directory: build_refused(rendered, directory))
+    assert done["first"]["exit"] == 0, done["first"]["output"]
+    return done
+
+
+def test_a_refused_workflow_push_opens_one_issue_with_the_command_to_run_and_passes(
+    refused: dict[str, Any],
+) -> None:
+    first = refused["first"]
+    assert "GitHub refused the push" in first["output"]
+    assert refused["branches"] == ["refs/heads/main"]
+    [issue] = gh_calls(first, "issue", "create")
+    title = issue["args"][issue["args"].index("--title") + 1]
+    assert "v1.0.0 to v1.2.0" in title
+    assert "python3 scripts/template_sync.py --publish" in issue["body"]
+    assert "gh auth refresh --scopes workflow" in issue["body"]
+    assert "## What changed in the template" in issue["body"]  # the pull request's body, to read first
+    assert not gh_calls(first, "pr", "create")
+    assert not gh_calls(first, "workflow", "run")
+
+
+def test_the_next_refused_run_refreshes_the_same_issue(refused: dict[str, Any]) -> None:
+    again = refused["again"]
+    assert again["exit"] == 0, again["output"]
+    assert not gh_calls(again, "issue", "create")
+    [edited] = gh_calls(again, "issue", "edit")
+    assert edited["args"][:3] == ["issue", "edit", "9"]
+
+
+def test_a_lock_the_update_could_not_refresh_is_called_out_like_a_conflict(refused: dict[str, Any]) -> None:
+    [issue] = gh_calls(refused["first"], "issue", "create")
+    body = issue["body"]
+    assert "After update: `uv lock` failed" in body
+    conflicts = body.split("## Conflicts", 1)[1].split("## After the update", 1)[0]
+    assert "`uv.lock` does not match `pyproject.toml`: run `uv lock` and commit it" in conflicts
+    assert "`uv lock --check` passed" not in body
+
+
 # ---------------------------------------------------------------- the workflow that runs it
 def test_the_workflow_runs_the_script_weekly_and_ci_accepts_its_dispatch(rendered: dict[str, Any]) -> None:
     workflows = Path(rendered["service"]) / ".github" / "workflows"
@@ -343,10 +563,33 @@ def test_the_workflow_runs_the_script_weekly_and_ci_accepts_its_dispatch(rendere
     assert "workflow_dispatch" in triggers
     [schedule] = triggers["schedule"]
     assert schedule["cron"].split()[4] not in ("*", ""), "not weekly"
-    [job] = sync_workflow["jobs"].values()
-    assert job["permissions"]["actions"] == "write", "the script dispatches CI"
-    [command] = [step["run"] for step in job["steps"] if "template_sync.py" in step.get("run", "")]
-    assert "--publish" in command
+    publish = sync_workflow["jobs"]["publish"]
+    assert publish["permissions"]["actions"] == "write", "the script dispatches CI"
+    [command] = [step["run"] for step in sync_workflow["jobs"]["update"]["steps"] if "--prepare" in step.get("run", "")]
     assert "copier==9.19.1" in command
     ci = yaml.safe_load((workflows / "ci.yml").read_text())
     assert "workflow_dispatch" in ci[True], "gh workflow run ci.yml fails on a workflow without this trigger"
+
+
+def test_the_template_code_runs_in_a_job_that_can_only_read(rendered: dict[str, Any]) -> None:
+    workflows = Path(rendered["service"]) / ".github" / "workflows"
+    sync_workflow = yaml.safe_load((workflows / "template-sync.yml").read_text())
+    update, publish = sync_workflow["jobs"]["update"], sync_workflow["jobs"]["publish"]
+    assert update["permissions"] == {"contents": "read"}
+    assert "token" not in json.dumps(update).lower()
+    assert "token" not in json.dumps(sync_workflow.get("env", {})).lower()
+    assert publish["needs"] == "update"
+    assert publish["permissions"]["issues"] == "write", "a refused push opens an issue"
+    # The publishing job runs the default branch's script on what it downloaded, and no copier.
+    uses = [step.get("uses", "") for step in publish["steps"]]
+    assert not any("setup-uv" in action for action in uses)
+    [command] = [step["run"] for step in publish["steps"] if "run" in step]
+    assert "--publish-from" in command
+    assert "copier" not in command
+    checkout = next(step for step in publish["steps"] if step.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"]["ref"] == "${{ env.BASE_BRANCH }}"
+    assert sync_workflow["env"]["BASE_BRANCH"] == "${{ github.event.repository.default_branch || github.ref_name }}"
+    for job in (update, publish):
+        for step in job["steps"]:
+            if "uses" in step:
+                assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", step["uses"]), step["uses"]

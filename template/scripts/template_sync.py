@@ -1,10 +1,17 @@
 """Bring the newest version of this service's template in as one pull request.
 
-.github/workflows/template-sync.yml runs it weekly with --publish. Run by hand, without
---publish, it only builds the local branch and prints the pull request's body:
+Run by hand it builds the local branch and prints the pull request's body; with
+--publish it also pushes it and opens (or refreshes) the pull request with your gh login:
 
     python scripts/template_sync.py                # is there a newer template? build the branch
     python scripts/template_sync.py --publish      # push it and open (or refresh) the pull request
+
+.github/workflows/template-sync.yml runs the same two halves in two jobs, so that the
+template's own code (copier runs its migrations and tasks) never runs beside a token that
+can write: `--prepare DIR` builds the branch with read-only access and writes it to DIR
+as a git bundle with the pull request's body; `--publish-from DIR`, in a fresh checkout of
+the default branch, checks that the bundle holds one commit on top of it and runs only
+git and gh.
 
 It reads `.copier-answers.yml`, asks copier whether a newer template version is out,
 and if so rebuilds one branch from the default branch, runs `copier update` on it and
@@ -19,6 +26,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,8 +40,21 @@ DEFAULT_COPIER = "uvx --from copier==9.19.1 copier"
 DEFAULT_BRANCH = "template-sync"
 CI_WORKFLOW = "ci.yml"
 SUBJECT_PREFIX = "Update the template from "
+ISSUE_PREFIX = "Template update to push from a machine: "
+# Who commits the update: a commit on the branch by anyone else (an amended or rebased
+# sync commit included, as git records the amender as its committer) is the owner's work.
+SYNC_NAME = "github-actions[bot]"
+SYNC_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
 CONFLICT_MARKER = re.compile(r"^<<<<<<< before updating", re.MULTILINE)
-VERSION = re.compile(r"^v?(\d+(?:\.\d+)*)")
+# A version has a dot: a bare commit (`231b655`, a render from a clone without tags) is none.
+VERSION = re.compile(r"^v?(\d+(?:\.\d+)+)")
+AFTER_UPDATE = "After update: "
+# GitHub notifies whoever an @mention names: the template's changelog is not theirs to ping.
+MENTION = re.compile(r"@(?=[\w-])")
+# copier's sources that a runner can clone; anything else is a path on someone's machine.
+REMOTE_SOURCE = re.compile(r"^(gh:|gl:|git\+|(?!file://)[a-z][a-z0-9+.-]*://|[\w.-]+@[\w.-]+:)")
+REFUSED_WORKFLOW_PUSH = "without `workflows` permission"
+BUNDLE, METADATA, BODY = "update.bundle", "metadata.json", "body.md"
 CHANGELOG_HEADING = re.compile(r"^## \[(?P<name>[^\]]+)\]", re.MULTILINE)
 LINK_REFERENCE = re.compile(r"^\[[^\]]+\]: \S+$", re.MULTILINE)
 # GitHub refuses a pull request body over 65,536 characters.
@@ -56,13 +77,23 @@ class Update:
     to_version: str
     conflicts: list[str]
     commit: str
+    after_update: str = ""
+    lock_stale: bool = False
+
+    @property
+    def title(self) -> str:
+        return f"{SUBJECT_PREFIX}{self.from_version} to {self.to_version}"
+
+
+def run_full(command: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)  # noqa: S603 - our own commands
+    if done.returncode != 0:
+        raise SyncError(f"`{shlex.join(command)}` failed (exit {done.returncode}):\n{done.stdout}{done.stderr}")
+    return done
 
 
 def run(command: Sequence[str], cwd: Path) -> str:
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)  # noqa: S603 - our own commands
-    if done.returncode != 0:
-        raise SyncError(f"`{shlex.join(command)}` failed (exit {done.returncode}):\n{done.stdout}{done.stderr}")
-    return done.stdout
+    return run_full(command, cwd).stdout
 
 
 def git(project: Path, *args: str) -> str:
@@ -80,6 +111,20 @@ def read_answers(project: Path) -> Answers:
     if missing:
         raise SyncError(f"{ANSWERS_FILE} has no {', '.join(sorted(missing))}: copier cannot update this service")
     return Answers(commit=values["_commit"], src_path=values["_src_path"])
+
+
+def is_local_source(src_path: str) -> bool:
+    """A template copied from a path (or file://): only the machine that has it can update from it."""
+    return not REMOTE_SOURCE.match(src_path)
+
+
+def require_reachable_source(answers: Answers) -> None:
+    if os.environ.get("GITHUB_ACTIONS") == "true" and is_local_source(answers.src_path):
+        raise SyncError(
+            f"{ANSWERS_FILE} says the template is at `{answers.src_path}`, a path on the machine it was "
+            f"copied on, which this runner cannot reach: edit `_src_path` in {ANSWERS_FILE} to "
+            "gh:<org>/<template> (or the template's git URL) and commit it"
+        )
 
 
 def newer_version(copier: Sequence[str], project: Path) -> str | None:
@@ -101,6 +146,25 @@ def current_branch(project: Path) -> str:
     return branch
 
 
+def base_commit(project: Path, base: str) -> str:
+    """The commit of branch `base`: the local branch, else origin's, fetched if need be.
+
+    A checkout of another branch (a dispatch from a feature branch) has neither.
+    """
+    for ref in (f"refs/heads/{base}", f"refs/remotes/origin/{base}"):
+        found = subprocess.run(  # noqa: S603 - our own command
+            ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],  # noqa: S607 - git from PATH
+            cwd=project,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if found.returncode == 0:
+            return found.stdout.strip()
+    git(project, "fetch", "--quiet", "origin", f"+refs/heads/{base}:refs/remotes/origin/{base}")
+    return git(project, "rev-parse", "--verify", f"refs/remotes/origin/{base}^{{commit}}")
+
+
 def conflicted_files(project: Path) -> list[str]:
     """Files copier could not merge: inline markers (left unmerged in the index) and any .rej files."""
     unmerged = git(project, "diff", "--name-only", "--diff-filter=U").splitlines()
@@ -120,17 +184,42 @@ def commit_message(from_version: str, to_version: str, conflicts: Sequence[str])
     return "\n".join(lines) + "\n"
 
 
+def after_update_line(output: str) -> str:
+    """What the template's after-update step (it refreshes uv.lock) printed, or ''."""
+    lines = [line for line in output.splitlines() if line.startswith(AFTER_UPDATE)]
+    return lines[-1] if lines else ""
+
+
+def lock_is_stale(project: Path) -> bool:
+    """True when uv.lock does not match pyproject.toml (or uv cannot tell), as CI's `UV_LOCKED` would find."""
+    uv = os.environ.get("UV") or shutil.which("uv")  # UV: the Makefile's name for it
+    if uv is None or not (project / "pyproject.toml").is_file():
+        return uv is None
+    checked = subprocess.run([uv, "lock", "--check", "--quiet"], cwd=project, capture_output=True, check=False)  # noqa: S603
+    return checked.returncode != 0
+
+
 def update_on_branch(copier: Sequence[str], project: Path, base: str, branch: str) -> Update:
     """(Re)create `branch` at `base`, run copier update on it and commit everything it changed."""
-    git(project, "checkout", "--quiet", "-B", branch, base)
+    git(project, "checkout", "--quiet", "-B", branch, base_commit(project, base))
     from_version = read_answers(project).commit
-    # The template's own after-update tasks run here (uv.lock among them): nothing to redo.
-    run([*copier, "update", "--trust", "--defaults"], project)
+    # The template's own after-update step runs here and refreshes uv.lock, best effort: it
+    # reports on stderr, and the lock is checked again below.
+    done = run_full([*copier, "update", "--trust", "--defaults"], project)
+    print(done.stderr, end="", file=sys.stderr)  # copier reports on stderr: keep it in the job's log
+    after_update = after_update_line(done.stderr + done.stdout)
+    stale = lock_is_stale(project)
     conflicts = conflicted_files(project)
     to_version = read_answers(project).commit
     git(project, "add", "--all")
-    git(project, "commit", "--quiet", "--no-verify", "--message", commit_message(from_version, to_version, conflicts))
-    return Update(from_version, to_version, conflicts, git(project, "rev-parse", "HEAD"))
+    identity = {
+        **os.environ,
+        "GIT_COMMITTER_NAME": SYNC_NAME,
+        "GIT_COMMITTER_EMAIL": SYNC_EMAIL,
+    }
+    message = commit_message(from_version, to_version, [*conflicts, *(["uv.lock (stale)"] if stale else [])])
+    run_full(["git", "commit", "--quiet", "--no-verify", "--message", message], project, identity)
+    return Update(from_version, to_version, conflicts, git(project, "rev-parse", "HEAD"), after_update, stale)
 
 
 def clone_url(src_path: str) -> str:
@@ -155,11 +244,16 @@ def changelog_sections(changelog: str, from_version: str, to_version: str) -> st
     kept = []
     for heading, following in zip(headings, [*headings[1:], None], strict=True):
         version = version_key(heading.group("name"))
-        if version is None or low is None or high is None or not low < version <= high:
-            continue  # [Unreleased], or outside the range
+        if version is None or high is None or not (low < version if low else version == high) or version > high:
+            continue  # [Unreleased], or outside the range; from a bare commit, the new version's own entry
         section = changelog[heading.start() : following.start() if following else len(changelog)]
         kept.append(LINK_REFERENCE.sub("", section).strip())
-    return "\n\n".join(kept)
+    return neutralise_mentions("\n\n".join(kept))
+
+
+def neutralise_mentions(text: str) -> str:
+    """`@name` as GitHub shows it, without notifying anyone (a zero-width space after the @)."""
+    return MENTION.sub("@\u200b", text)
 
 
 def read_template_changelog(src_path: str, version: str) -> str:
@@ -181,13 +275,19 @@ def changelog_excerpt(src_path: str, update: Update) -> str:
     return sections or f"The template's CHANGELOG.md has no entry after {update.from_version}."
 
 
-def conflicts_section(conflicts: Sequence[str]) -> str:
+STALE_LOCK_ITEM = "- `uv.lock` does not match `pyproject.toml`: run `uv lock` and commit it to this branch"
+
+
+def conflicts_section(conflicts: Sequence[str], lock_stale: bool = False) -> str:
+    lock = f"\n\n{STALE_LOCK_ITEM} (CI installs with `UV_LOCKED` and fails until then)." if lock_stale else ""
     if not conflicts:
+        if lock_stale:
+            return f"copier merged every template change with your edits, but:{lock}"
         return "None: copier merged every template change with your edits."
     listed = "\n".join(f"- `{name}`" for name in conflicts)
     return f"""Your edits and the template's changes touch the same lines in:
 
-{listed}
+{listed}{lock}
 
 To resolve them, check out this branch (`git switch {DEFAULT_BRANCH}` after a fetch) and, in each
 file, find `<<<<<<< before updating`: the lines above `=======` are yours, the lines below it
@@ -197,10 +297,15 @@ marker lines, then `make install lint typecheck test` and commit and push to thi
 The weekly sync leaves a branch with your commits on it alone."""
 
 
-def before_merging(ci_runs: str) -> str:
+def before_merging(ci_runs: str, lock_stale: bool) -> str:
+    lock = (
+        "`uv.lock` matches `pyproject.toml`: it does not yet (see Conflicts)"
+        if lock_stale
+        else "`uv.lock` matches `pyproject.toml` (`uv lock --check` passed after the update)"
+    )
     return f"""- CI ran on this branch ({ci_runs}) and passes.
 - The diff keeps your own edits, above all in files you changed after the copy.
-- `uv.lock` matches `pyproject.toml` (the update refreshes it; `make install` fails if not).
+- {lock}.
 - Changes to `template.yaml`: a renamed or replaced resource is replaced on deploy;
   read the staging changeset before the change reaches production."""
 
@@ -214,15 +319,21 @@ def ci_runs_link(branch: str) -> str:
 
 
 def pull_request_body(update: Update, excerpt: str, ci_runs: str) -> str:
+    after = update.after_update or "(the template's after-update step printed nothing)"
     body = "\n\n".join(
         [
             f"Template version **{update.from_version}** -> **{update.to_version}**, by `copier update` "
             "in `scripts/template_sync.py` (workflow *Template sync*).",
             f"## What changed in the template\n\n{excerpt}",
-            f"## Conflicts\n\n{conflicts_section(update.conflicts)}",
-            f"## Before merging\n\n{before_merging(ci_runs)}\n",
+            f"## Conflicts\n\n{conflicts_section(update.conflicts, update.lock_stale)}",
+            f"## After the update\n\n```\n{after}\n```",
+            f"## Before merging\n\n{before_merging(ci_runs, update.lock_stale)}\n",
         ]
     )
+    return cap_body(neutralise_mentions(body))
+
+
+def cap_body(body: str) -> str:
     if len(body) > MAX_BODY_CHARACTERS:
         body = body[:MAX_BODY_CHARACTERS] + "\n\n(cut: read the template's CHANGELOG.md for the rest)\n"
     return body
@@ -250,14 +361,33 @@ def same_update(project: Path, ours: str, theirs: str) -> bool:
     )
 
 
+def is_sync_commit(project: Path, tip: str, base: str) -> bool:
+    """`tip` is one commit by the sync, unamended, straight on a commit of the default branch."""
+    subject, committer, parents = git(project, "log", "-1", "--format=%s%n%ce%n%P", tip).split("\n")
+    if not subject.startswith(SUBJECT_PREFIX) or committer != SYNC_EMAIL or len(parents.split()) != 1:
+        return False
+    on_base = subprocess.run(  # noqa: S603 - our own command
+        ["git", "merge-base", "--is-ancestor", parents, base],  # noqa: S607 - git from PATH
+        cwd=project,
+        capture_output=True,
+        check=False,
+    )
+    return on_base.returncode == 0
+
+
+class PushRefused(SyncError):
+    """GitHub refused the branch: the update changes a workflow and the token may not."""
+
+
 def push_branch(project: Path, update: Update, branch: str) -> bool:
     """Force-push the rebuilt branch; False when origin already has this very update."""
     published = remote_branch(project, branch)
     if published is not None:
-        if not git(project, "log", "-1", "--format=%s", published).startswith(SUBJECT_PREFIX):
+        if not is_sync_commit(project, published, git(project, "rev-parse", f"{update.commit}^")):
             raise SyncError(
-                f"origin/{branch} has commits that are not the sync's own (a conflict resolution?): "
-                f"left as it is. Merge or close its pull request and delete the branch to sync again."
+                f"origin/{branch} has commits that are not the sync's own (a conflict resolution, an "
+                "amended commit?): left as it is. Merge or close its pull request and delete the branch "
+                "to sync again."
             )
         if same_update(project, update.commit, published):
             return False
@@ -265,14 +395,30 @@ def push_branch(project: Path, update: Update, branch: str) -> bool:
     try:
         git_remote(project, "push", "--quiet", lease, "origin", f"{update.commit}:refs/heads/{branch}")
     except SyncError as error:
-        if "without `workflows` permission" in str(error):
-            raise SyncError(
-                f"{error}\nThis update changes files under .github/workflows/, which GitHub lets no "
-                "GITHUB_TOKEN push. Give the job a GitHub App token with the Workflows permission, or "
-                "run this script on your machine with --publish (README: Template updates by pull request)."
-            ) from error
+        if REFUSED_WORKFLOW_PUSH in str(error):
+            raise PushRefused(str(error)) from error
         raise
     return True
+
+
+def closed_pull_request(project: Path, base: str, branch: str, to_version: str) -> str | None:
+    """The number of a sync pull request to `to_version` that was closed without merging."""
+    listed = run(
+        ["gh", "pr", "list", "--head", branch, "--base", base, "--state", "closed", "--json", "number,title,state"],
+        project,
+    )
+    for entry in json.loads(listed or "[]"):
+        title = str(entry.get("title", ""))
+        if title.startswith(SUBJECT_PREFIX) and title.endswith(f" to {to_version}") and entry.get("state") != "MERGED":
+            return str(entry["number"])
+    return None
+
+
+def with_body_file(body: str, command: list[str], project: Path) -> str:
+    with tempfile.NamedTemporaryFile("w", suffix=".md", encoding="utf-8") as body_file:
+        body_file.write(body)
+        body_file.flush()
+        return run([*command, "--body-file", body_file.name], project)
 
 
 def open_or_refresh_pull_request(project: Path, base: str, branch: str, title: str, body: str) -> str:
@@ -281,23 +427,61 @@ def open_or_refresh_pull_request(project: Path, base: str, branch: str, title: s
         ["gh", "pr", "list", "--head", branch, "--base", base, "--state", "open", "--json", "number"], project
     )
     existing = [str(entry["number"]) for entry in json.loads(numbers or "[]")]
-    with tempfile.NamedTemporaryFile("w", suffix=".md", encoding="utf-8") as body_file:
-        body_file.write(body)
-        body_file.flush()
-        if existing:
-            run(["gh", "pr", "edit", existing[0], "--title", title, "--body-file", body_file.name], project)
-            return f"refreshed pull request #{existing[0]}"
-        create = ["gh", "pr", "create", "--base", base, "--head", branch, "--title", title]
-        try:
-            run([*create, "--body-file", body_file.name], project)
-        except SyncError as error:
-            if "not permitted to create or approve pull requests" in str(error):
-                raise SyncError(
-                    f"{error}\nAllow it once: Settings, Actions, General, Workflow permissions, "
-                    '"Allow GitHub Actions to create and approve pull requests".'
-                ) from error
-            raise
-        return "opened a pull request"
+    if existing:
+        with_body_file(body, ["gh", "pr", "edit", existing[0], "--title", title], project)
+        return f"refreshed pull request #{existing[0]}"
+    try:
+        with_body_file(body, ["gh", "pr", "create", "--base", base, "--head", branch, "--title", title], project)
+    except SyncError as error:
+        if "not permitted to create or approve pull requests" in str(error):
+            raise SyncError(
+                f"{error}\nAllow it once: Settings, Actions, General, Workflow permissions, "
+                '"Allow GitHub Actions to create and approve pull requests".'
+            ) from error
+        raise
+    return "opened a pull request"
+
+
+def local_command(base: str) -> str:
+    return (
+        "gh auth refresh --scopes workflow    # once: a login that may push workflow files\n"
+        f"git switch {base} && git pull --ff-only\n"
+        "python3 scripts/template_sync.py --publish"
+    )
+
+
+def issue_body(update: Update, base: str, body: str) -> str:
+    return cap_body(
+        f"""The weekly template sync built **{update.from_version}** -> **{update.to_version}**, but GitHub
+refused to let the workflow push it: the update changes files under `.github/workflows/`, which
+the workflow's `GITHUB_TOKEN` may never do. Push it from a machine instead, in a clone of this
+repository:
+
+```
+{local_command(base)}
+```
+
+That pushes the branch and opens the pull request below; the next weekly run finds it and
+keeps it up to date. Close this issue then. (README: Template updates by pull request.)
+
+---
+
+{body}"""
+    )
+
+
+def open_or_refresh_issue(project: Path, update: Update, base: str, body: str) -> str:
+    """One open issue asks for a push from a machine: refreshed if there is one, else opened."""
+    title = f"{ISSUE_PREFIX}{update.from_version} to {update.to_version}"
+    search = f'"{ISSUE_PREFIX.strip()}" in:title'
+    listed = run(["gh", "issue", "list", "--state", "open", "--search", search, "--json", "number,title"], project)
+    existing = [str(entry["number"]) for entry in json.loads(listed or "[]") if entry["title"].startswith(ISSUE_PREFIX)]
+    text = issue_body(update, base, body)
+    if existing:
+        with_body_file(text, ["gh", "issue", "edit", existing[0], "--title", title], project)
+        return f"refreshed issue #{existing[0]}"
+    with_body_file(text, ["gh", "issue", "create", "--title", title], project)
+    return "opened an issue"
 
 
 def dispatch_ci(project: Path, branch: str) -> None:
@@ -306,9 +490,107 @@ def dispatch_ci(project: Path, branch: str) -> None:
     run(["gh", "workflow", "run", CI_WORKFLOW, "--ref", branch], project)
 
 
+def publish(project: Path, update: Update, base: str, branch: str, body: str, *, in_ci: bool) -> None:
+    """Push the branch, open or refresh its pull request and start CI on it: git and gh only."""
+    closed = closed_pull_request(project, base, branch, update.to_version)
+    if closed is not None:
+        print(
+            f"Pull request #{closed} for {update.to_version} was closed without merging: this version "
+            "is skipped. The next template version opens a new pull request."
+        )
+        return
+    try:
+        pushed = push_branch(project, update, branch)
+    except PushRefused as error:
+        if not in_ci:
+            raise SyncError(
+                f"{error}\nThis update changes files under .github/workflows/: your gh login needs the "
+                "`workflow` scope (`gh auth refresh --scopes workflow`), then run this again."
+            ) from error
+        print(
+            f"GitHub refused the push: {update.title} changes .github/workflows/, which this "
+            f"workflow's token may not push. {open_or_refresh_issue(project, update, base, body)} "
+            "with the command that pushes it from a machine."
+        )
+        return
+    print(open_or_refresh_pull_request(project, base, branch, update.title, body))
+    if pushed:
+        dispatch_ci(project, branch)
+        print(f"dispatched {CI_WORKFLOW} on {branch}")
+    else:
+        print(f"origin/{branch} already holds this update: not pushed, CI not run again")
+
+
+# ---------------------------------------------------------------- the two jobs' handoff
+def write_handoff(project: Path, update: Update, base_sha: str, branch: str, body: str, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    git(project, "bundle", "create", "--quiet", str((out / BUNDLE).resolve()), f"refs/heads/{branch}", f"^{base_sha}")
+    metadata = {
+        "base": base_sha,
+        "commit": update.commit,
+        "conflicts": update.conflicts,
+        "lock_stale": update.lock_stale,
+        "after_update": update.after_update,
+    }
+    (out / METADATA).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+    (out / BODY).write_text(body, encoding="utf-8")
+
+
+def answers_version(project: Path, revision: str) -> str:
+    text = git(project, "show", f"{revision}:{ANSWERS_FILE}")
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key == "_commit":
+            return value.strip().strip("'\"")
+    raise SyncError(f"{ANSWERS_FILE} at {revision} has no _commit")
+
+
+def read_handoff(project: Path, base: str, branch: str, handoff: Path) -> tuple[Update, str]:
+    """The update job's commit, checked: one commit, by the sync, on the default branch as checked out here.
+
+    Nothing in the handoff is trusted: the versions come from the commit itself.
+    """
+    base_sha = git(project, "rev-parse", "--verify", f"refs/heads/{base}^{{commit}}")
+    bundle = str((handoff / BUNDLE).resolve())
+    heads = git(project, "bundle", "list-heads", bundle).splitlines()
+    if [line.split()[1] for line in heads] != [f"refs/heads/{branch}"]:
+        raise SyncError(f"the update's bundle must hold refs/heads/{branch} alone, not: {heads}")
+    try:
+        git(project, "bundle", "verify", "--quiet", bundle)
+    except SyncError as error:
+        raise SyncError(f"{base} moved while the update ran, or the bundle is not built on it: {error}") from error
+    candidate = "refs/template-sync/candidate"
+    git(project, "fetch", "--quiet", "--no-tags", bundle, f"+refs/heads/{branch}:{candidate}")
+    commit = git(project, "rev-parse", candidate)
+    parents = git(project, "log", "-1", "--format=%P", commit).split()
+    if parents != [base_sha] or not is_sync_commit(project, commit, base_sha):
+        raise SyncError(
+            f"the update's commit {commit} is not one sync commit on top of {base} ({base_sha}): "
+            f"{base} moved while the update ran (the next run redoes it), or the handoff was tampered with"
+        )
+    to_version = answers_version(project, commit)
+    if version_key(to_version) is None:
+        raise SyncError(f"the update records `{to_version}` as the template version: not a version")
+    metadata = json.loads((handoff / METADATA).read_text(encoding="utf-8"))
+    update = Update(
+        from_version=answers_version(project, base_sha),
+        to_version=to_version,
+        conflicts=[str(name) for name in metadata.get("conflicts", [])],
+        commit=commit,
+        after_update=str(metadata.get("after_update", "")),
+        lock_stale=bool(metadata.get("lock_stale", False)),
+    )
+    body = cap_body(neutralise_mentions((handoff / BODY).read_text(encoding="utf-8")))
+    return update, body
+
+
+# ---------------------------------------------------------------- command line
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--publish", action="store_true", help="push the branch, open or refresh its PR, run CI")
+    halves = parser.add_mutually_exclusive_group()
+    halves.add_argument("--publish", action="store_true", help="push the branch, open or refresh its PR, run CI")
+    halves.add_argument("--prepare", type=Path, metavar="DIR", help="CI, first job: build the update into DIR")
+    halves.add_argument("--publish-from", type=Path, metavar="DIR", help="CI, second job: publish DIR's update")
     parser.add_argument("--base", help="the branch to start from and open the PR against (default: the current one)")
     parser.add_argument("--branch", default=DEFAULT_BRANCH, help=f"the sync branch (default: {DEFAULT_BRANCH})")
     parser.add_argument("--copier", default=DEFAULT_COPIER, help=f"how to run copier (default: {DEFAULT_COPIER})")
@@ -316,30 +598,42 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def sync(args: argparse.Namespace) -> None:
-    project = args.project.resolve()
+def build(args: argparse.Namespace, project: Path) -> tuple[Update, str, str] | None:
+    """Build the update branch; (update, its base branch, the pull request's body), or None if up to date."""
     copier = shlex.split(args.copier)
     answers = read_answers(project)
+    require_reachable_source(answers)
     latest = newer_version(copier, project)
     if latest is None:
         print(f"The template is up to date: this service is at {answers.commit}.")
-        return
+        return None
     require_clean(project)
     started_on = current_branch(project)
     base = args.base or started_on
     update = update_on_branch(copier, project, base, args.branch)
     git(project, "checkout", "--quiet", started_on)
-    title = f"{SUBJECT_PREFIX}{update.from_version} to {update.to_version}"
     body = pull_request_body(update, changelog_excerpt(answers.src_path, update), ci_runs_link(args.branch))
-    print(f"Branch {args.branch}: {title} (files in conflict: {len(update.conflicts)})\n\n{body}")
-    if args.publish:
-        pushed = push_branch(project, update, args.branch)
-        print(open_or_refresh_pull_request(project, base, args.branch, title, body))
-        if pushed:
-            dispatch_ci(project, args.branch)
-            print(f"dispatched {CI_WORKFLOW} on {args.branch}")
-        else:
-            print(f"origin/{args.branch} already holds this update: not pushed, CI not run again")
+    print(f"Branch {args.branch}: {update.title} (files in conflict: {len(update.conflicts)})\n\n{body}")
+    return update, base, body
+
+
+def sync(args: argparse.Namespace) -> None:
+    project = args.project.resolve()
+    if args.publish_from is not None:
+        base = args.base or current_branch(project)
+        update, body = read_handoff(project, base, args.branch, args.publish_from)
+        print(f"Publishing {update.title} ({update.commit})")
+        publish(project, update, base, args.branch, body, in_ci=True)
+        return
+    built = build(args, project)
+    if built is None:
+        return
+    update, base, body = built
+    if args.prepare is not None:
+        write_handoff(project, update, git(project, "rev-parse", f"{update.commit}^"), args.branch, body, args.prepare)
+        print(f"The update is in {args.prepare} for the publishing job.")
+    elif args.publish:
+        publish(project, update, base, args.branch, body, in_ci=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import pytest
 
-from template_sync import Update, changelog_sections, clone_url, commit_message, version_key
+from template_sync import (
+    Update,
+    after_update_line,
+    changelog_sections,
+    clone_url,
+    commit_message,
+    is_local_source,
+    version_key,
+)
 
 CHANGELOG = """# Changelog
 
@@ -18,7 +26,7 @@ CHANGELOG = """# Changelog
 
 ## [1.2.0] - 2026-12-01
 
-- Second change.
+- Second change, thanks to @octocat and @acme/platform-team.
 
 ## [1.1.0] - 2026-11-15
 
@@ -34,7 +42,7 @@ CHANGELOG = """# Changelog
 
 def test_the_excerpt_holds_every_version_after_the_current_one_up_to_the_new_one() -> None:
     excerpt = changelog_sections(CHANGELOG, "v1.0.0", "v1.2.0")
-    assert "Second change." in excerpt
+    assert "Second change" in excerpt
     assert "First change." in excerpt
     assert excerpt.index("[1.2.0]") < excerpt.index("[1.1.0]")  # newest first, as written
 
@@ -73,3 +81,45 @@ def test_the_commit_names_both_versions_and_every_conflicted_file() -> None:
     assert message.splitlines()[0] == "Update the template from v1.0.0 to v1.1.0"
     assert "- README.md" in message
     assert "- template.yaml.rej" in message
+
+
+def test_a_bare_commit_is_not_a_version() -> None:
+    # copier records the commit itself when the template had no tag (a render from a clone without tags).
+    assert version_key("231b655") is None
+    assert version_key("v1.2") == (1, 2)
+
+
+def test_from_a_bare_commit_the_excerpt_is_the_new_versions_entry_alone() -> None:
+    excerpt = changelog_sections(CHANGELOG, "231b655", "v1.2.0")
+    assert "Second change" in excerpt
+    assert "First change." not in excerpt
+
+
+def test_mentions_in_the_changelog_notify_nobody() -> None:
+    excerpt = changelog_sections(CHANGELOG, "v1.1.0", "v1.2.0")
+    assert "@octocat" not in excerpt
+    assert "@acme/platform-team" not in excerpt
+    assert "@\u200boctocat" in excerpt  # still reads as the name
+
+
+@pytest.mark.parametrize(
+    ("src_path", "local"),
+    [
+        ("gh:acme/copier-lambda-service", False),
+        ("gl:acme/platform/copier-lambda-service", False),
+        ("https://git.example.com/t.git", False),
+        ("git+https://git.example.com/t.git", False),
+        ("git@github.com:acme/t.git", False),
+        ("/srv/templates/copier-lambda-service", True),
+        ("../copier-lambda-service", True),
+        ("file:///srv/templates/copier-lambda-service", True),
+    ],
+)
+def test_a_template_on_someones_disk_is_told_apart_from_one_a_runner_can_clone(src_path: str, local: bool) -> None:
+    assert is_local_source(src_path) is local
+
+
+def test_the_after_update_report_is_found_among_copiers_output() -> None:
+    output = "Updating to template version 1.2.0\nAfter update: uv.lock already matches pyproject.toml\n"
+    assert after_update_line(output) == "After update: uv.lock already matches pyproject.toml"
+    assert after_update_line("no report\n") == ""
