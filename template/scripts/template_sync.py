@@ -45,6 +45,8 @@ ISSUE_PREFIX = "Template update to push from a machine: "
 # sync commit included, as git records the amender as its committer) is the owner's work.
 SYNC_NAME = "github-actions[bot]"
 SYNC_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
+# git rev-parse suffix: the commit a ref names, refusing anything else.
+AS_COMMIT = "^{commit}"
 CONFLICT_MARKER = re.compile(r"^<<<<<<< before updating", re.MULTILINE)
 # A version has a dot: a bare commit (`231b655`, a render from a clone without tags) is none.
 VERSION = re.compile(r"^v?(\d+(?:\.\d+)+)")
@@ -153,7 +155,7 @@ def base_commit(project: Path, base: str) -> str:
     """
     for ref in (f"refs/heads/{base}", f"refs/remotes/origin/{base}"):
         found = subprocess.run(  # noqa: S603 - our own command
-            ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],  # noqa: S607 - git from PATH
+            ["git", "rev-parse", "--verify", "--quiet", f"{ref}{AS_COMMIT}"],  # noqa: S607 - git from PATH
             cwd=project,
             capture_output=True,
             text=True,
@@ -162,7 +164,7 @@ def base_commit(project: Path, base: str) -> str:
         if found.returncode == 0:
             return found.stdout.strip()
     git(project, "fetch", "--quiet", "origin", f"+refs/heads/{base}:refs/remotes/origin/{base}")
-    return git(project, "rev-parse", "--verify", f"refs/remotes/origin/{base}^{{commit}}")
+    return git(project, "rev-parse", "--verify", f"refs/remotes/origin/{base}{AS_COMMIT}")
 
 
 def conflicted_files(project: Path) -> list[str]:
@@ -550,7 +552,7 @@ def read_handoff(project: Path, base: str, branch: str, handoff: Path) -> tuple[
 
     Nothing in the handoff is trusted: the versions come from the commit itself.
     """
-    base_sha = git(project, "rev-parse", "--verify", f"refs/heads/{base}^{{commit}}")
+    base_sha = git(project, "rev-parse", "--verify", f"refs/heads/{base}{AS_COMMIT}")
     bundle = str((handoff / BUNDLE).resolve())
     heads = git(project, "bundle", "list-heads", bundle).splitlines()
     if [line.split()[1] for line in heads] != [f"refs/heads/{branch}"]:
