@@ -96,6 +96,13 @@ while read -r old new ref; do
 done
 """
 MISSING_PIN = "template-sync-pin-nobody-has==1.0"
+# What GitHub Actions sets in the publish job; a person's machine has neither.
+IN_CI = {"GITHUB_ACTIONS": "true", "GITHUB_RUN_ID": "4242"}
+ON_A_MACHINE: dict[str, str] = {}
+SYNC_IDENTITY = {
+    "GIT_COMMITTER_NAME": "github-actions[bot]",
+    "GIT_COMMITTER_EMAIL": "41898282+github-actions[bot]@users.noreply.github.com",
+}
 
 
 # ---------------------------------------------------------------- what the scenarios share
@@ -161,11 +168,14 @@ def ci_sync(project: Path, origin: Path, record: Path, handoff: Path, **env: str
     return published_from(origin, record, handoff, prepared["output"])
 
 
-def published_from(origin: Path, record: Path, handoff: Path, before: str = "") -> dict[str, Any]:
+def published_from(
+    origin: Path, record: Path, handoff: Path, before: str = "", env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """`--publish-from` in a fresh clone of origin's main: in the publish job, or (`env`) on a machine."""
     checkout = handoff.parent / f"{handoff.name}-publish-checkout"
     shutil.rmtree(checkout, ignore_errors=True)
     git(origin.parent, "clone", "--quiet", "--branch", "main", str(origin), str(checkout))
-    done = sync(checkout, record, "--publish-from", str(handoff), "--base", "main")
+    done = sync(checkout, record, "--publish-from", str(handoff), "--base", "main", env=IN_CI if env is None else env)
     return done | {"output": before + done["output"]}
 
 
@@ -512,7 +522,12 @@ def build_refused(rendered: dict[str, Any], directory: Path) -> dict[str, Any]:
     first = ci_sync(project, origin, record, handoff, UV_OFFLINE="1")
     again = published_from(origin, record, handoff)
     branches = git(origin, "for-each-ref", "--format=%(refname)", "refs/heads/").split()
-    return {"first": first, "again": again, "branches": branches}
+    # The owner runs the issue's command: first with a login GitHub refuses too, then with one it takes.
+    still_refused = published_from(origin, record, handoff, env=ON_A_MACHINE)
+    hook.unlink()
+    by_hand = published_from(origin, record, handoff, env=ON_A_MACHINE)
+    by_hand |= {"origin": git(origin, "rev-parse", BRANCH).strip()}
+    return {"first": first, "again": again, "branches": branches, "still_refused": still_refused, "by_hand": by_hand}
 
 
 @pytest.fixture
@@ -531,11 +546,34 @@ def test_a_refused_workflow_push_opens_one_issue_with_the_command_to_run_and_pas
     [issue] = gh_calls(first, "issue", "create")
     title = issue["args"][issue["args"].index("--title") + 1]
     assert "v1.0.0 to v1.2.0" in title
-    assert "python3 scripts/template_sync.py --publish" in issue["body"]
-    assert "gh auth refresh --scopes workflow" in issue["body"]
-    assert "## What changed in the template" in issue["body"]  # the pull request's body, to read first
+    command = issue["body"].split("```\n", 2)[1]  # the first code block: the issue's own text
+    assert "gh auth refresh --scopes workflow" in command
+    assert 'gh run download 4242 -n template-sync -D "$dir"' in command
+    assert 'python3 scripts/template_sync.py --publish-from "$dir" --base main' in command
+    # Not a local `copier update --trust` (the template's code) beside a token that may push workflows.
+    assert "python3 scripts/template_sync.py --publish\n" not in issue["body"]
+    assert "runs the template's own code (`copier update --trust`) with your credentials" in issue["body"]
+    assert "7 days" in issue["body"]
+    # The pull request's body comes after the commands, apart from them.
+    assert issue["body"].index(command) < issue["body"].index("## What changed in the template")
     assert not gh_calls(first, "pr", "create")
     assert not gh_calls(first, "workflow", "run")
+
+
+def test_the_issues_command_publishes_the_bundle_from_a_machine_without_dispatching_ci(
+    refused: dict[str, Any],
+) -> None:
+    still_refused, by_hand = refused["still_refused"], refused["by_hand"]
+    # A login without the workflow scope: told what to do, and no issue opened from a machine.
+    assert still_refused["exit"] == 1
+    assert "gh auth refresh --scopes workflow" in still_refused["output"]
+    assert not gh_calls(still_refused, "issue")
+    # Then the push goes through: the very commit CI built, a pull request, and CI left to the push.
+    assert by_hand["exit"] == 0, by_hand["output"]
+    assert by_hand["origin"] in by_hand["output"]
+    [created] = gh_calls(by_hand, "pr", "create")
+    assert "v1.0.0 to v1.2.0" in created["args"][created["args"].index("--title") + 1]
+    assert not gh_calls(by_hand, "workflow", "run"), "a dispatch would cancel the run the push started"
 
 
 def test_the_next_refused_run_refreshes_the_same_issue(refused: dict[str, Any]) -> None:
@@ -555,6 +593,103 @@ def test_a_lock_the_update_could_not_refresh_is_called_out_like_a_conflict(refus
     assert "`uv lock --check` passed" not in body
 
 
+# ---------------------------------------------------------------- scenario: a handoff that lies
+MARKED = "<<<<<<< before updating\nthe owner's line\n=======\nthe template's line\n>>>>>>> after updating\n"
+LYING_EXCERPT = "None: copier merged every template change with your edits."
+
+
+def handoff_of(project: Path, directory: Path, *refs_in_bundle: str, lying: bool = True) -> Path:
+    """What the update job hands over, written here: a bundle of `refs_in_bundle` on top of main."""
+    directory.mkdir()
+    git(project, "bundle", "create", "--quiet", str(directory / "update.bundle"), *refs_in_bundle, "^main")
+    commit = git(project, "rev-parse", BRANCH).strip()
+    metadata = {"base": git(project, "rev-parse", "main").strip(), "commit": commit, "lock_stale": False}
+    metadata |= {"after_update": "After update: nothing to do", "conflicts": [] if lying else ["README.md"]}
+    (directory / "metadata.json").write_text(json.dumps(metadata))
+    (directory / "changelog.md").write_text(LYING_EXCERPT)
+    return directory
+
+
+def build_lying(rendered: dict[str, Any], directory: Path) -> dict[str, Any]:
+    """A sync commit with conflict markers and a .rej file, handed over as if it had none."""
+    project = owners_copy(rendered, directory / "order-service")
+    origin = directory / "origin.git"
+    git(directory, "init", "--quiet", "--bare", str(origin))
+    git(project, "remote", "add", "origin", str(origin))
+    git(project, "push", "--quiet", "origin", "main")
+    git(project, "checkout", "--quiet", "-b", BRANCH)
+    readme = project / "README.md"
+    readme.write_text(MARKED + readme.read_text())
+    (project / "template.yaml.rej").write_text("a hunk copier could not place\n")
+    answers = project / ".copier-answers.yml"
+    answers.write_text(re.sub(r"(?m)^_commit: .*$", "_commit: v1.1.0", answers.read_text()))
+    git(project, "add", "--all")
+    message = "Update the template from v1.0.0 to v1.1.0"
+    commit = ["git", "commit", "--quiet", "--no-verify", "-m", message]
+    committed = judges.run(commit, project, judges.clean_env(SYNC_IDENTITY))
+    judges.assert_passes(committed, "git commit")
+    git(project, "branch", "extra", "HEAD")
+    record = recording_gh(directory / "gh")
+    runs: dict[str, Any] = {}
+    # Refused before anything reaches GitHub: a file too many, a symlink, a bundle with another ref.
+    extra_file = handoff_of(project, directory / "extra-file", f"refs/heads/{BRANCH}")
+    (extra_file / "notes.txt").write_text("not the update's\n")
+    runs["extra_file"] = published_from(origin, record, extra_file)
+    symlinked = handoff_of(project, directory / "symlinked", f"refs/heads/{BRANCH}")
+    (symlinked / "changelog.md").unlink()
+    (symlinked / "changelog.md").symlink_to(readme)
+    runs["symlinked"] = published_from(origin, record, symlinked)
+    runs["extra_ref"] = published_from(
+        origin, record, handoff_of(project, directory / "extra-ref", f"refs/heads/{BRANCH}", "refs/heads/extra")
+    )
+    # The branch's ref names an annotated tag of the commit, not the commit: a bundle written by hand.
+    git(project, "tag", "--annotate", "--message", "not a commit", "wrapped", BRANCH)
+    wrapped = handoff_of(project, directory / "wrapped", f"refs/heads/{BRANCH}")
+    git(project, "bundle", "create", "--quiet", str(directory / "tag.bundle"), "refs/tags/wrapped", "^main")
+    crafted = (directory / "tag.bundle").read_bytes()
+    crafted = crafted.replace(b" refs/tags/wrapped\n", f" refs/heads/{BRANCH}\n".encode(), 1)
+    (wrapped / "update.bundle").write_bytes(crafted)
+    runs["wrapped"] = published_from(origin, record, wrapped)
+    runs["lying"] = published_from(origin, record, handoff_of(project, directory / "lying", f"refs/heads/{BRANCH}"))
+    return runs | {"branches": git(origin, "for-each-ref", "--format=%(refname)", "refs/heads/").split()}
+
+
+@pytest.fixture
+def lying(shared: Path, rendered: dict[str, Any]) -> dict[str, Any]:
+    return once(shared, "sync-lying", lambda directory: build_lying(rendered, directory))
+
+
+def test_the_conflicts_in_the_body_come_from_the_commit_not_from_the_update_jobs_word(lying: dict[str, Any]) -> None:
+    run = lying["lying"]
+    assert run["exit"] == 0, run["output"]
+    [created] = gh_calls(run, "pr", "create")
+    conflicts = created["body"].split("## Conflicts", 1)[1].split("## After the update", 1)[0]
+    assert "- `README.md`" in conflicts
+    assert "- `template.yaml.rej`" in conflicts
+    assert LYING_EXCERPT not in conflicts
+    # What only the update job can tell is labelled as its report.
+    assert "## What changed in the template (as the update job reported it)" in created["body"]
+    assert "## After the update (as the update job reported it)" in created["body"]
+
+
+@pytest.mark.parametrize(
+    ("run", "message"),
+    [
+        ("extra_file", "alone, not ['changelog.md', 'metadata.json', 'notes.txt', 'update.bundle']"),
+        ("symlinked", "changelog.md as something other than a regular file"),
+        ("extra_ref", "must hold refs/heads/template-sync alone"),
+        ("wrapped", "which is not a commit"),
+    ],
+)
+def test_the_publishing_job_refuses_a_handoff_that_is_not_exactly_the_update(
+    lying: dict[str, Any], run: str, message: str
+) -> None:
+    refused = lying[run]
+    assert refused["exit"] == 1
+    assert message in refused["output"]
+    assert refused["gh"] == []
+
+
 # ---------------------------------------------------------------- the workflow that runs it
 def test_the_workflow_runs_the_script_weekly_and_ci_accepts_its_dispatch(rendered: dict[str, Any]) -> None:
     workflows = Path(rendered["service"]) / ".github" / "workflows"
@@ -569,6 +704,18 @@ def test_the_workflow_runs_the_script_weekly_and_ci_accepts_its_dispatch(rendere
     assert "copier==9.19.1" in command
     ci = yaml.safe_load((workflows / "ci.yml").read_text())
     assert "workflow_dispatch" in ci[True], "gh workflow run ci.yml fails on a workflow without this trigger"
+    [upload] = [step for step in sync_workflow["jobs"]["update"]["steps"] if "upload-artifact" in step.get("uses", "")]
+    assert upload["with"]["retention-days"] == 7, "a refused push's issue promises the artifact for a week"
+
+
+def test_ci_keeps_no_uv_cache_that_the_template_sync_could_fill(rendered: dict[str, Any]) -> None:
+    # CI runs on the sync's branch, i.e. the template's new code: a cache it saved would be
+    # restored in the default branch's runs. deploy.yml has none either.
+    ci = yaml.safe_load((Path(rendered["service"]) / ".github" / "workflows" / "ci.yml").read_text())
+    setup_uv = [step for job in ci["jobs"].values() for step in job["steps"] if "setup-uv" in step.get("uses", "")]
+    assert setup_uv
+    for step in setup_uv:
+        assert step.get("with", {}).get("enable-cache") is False, step
 
 
 def test_the_template_code_runs_in_a_job_that_can_only_read(rendered: dict[str, Any]) -> None:

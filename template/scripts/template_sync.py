@@ -6,6 +6,11 @@ Run by hand it builds the local branch and prints the pull request's body; with
     python scripts/template_sync.py                # is there a newer template? build the branch
     python scripts/template_sync.py --publish      # push it and open (or refresh) the pull request
 
+--publish runs the template's own code (copier runs its migrations and tasks) on your
+machine, with your gh login in reach. When the workflow could not push an update (it
+changes a workflow), publish the bundle it built instead, as its issue says:
+`gh run download <run id> -n template-sync -D DIR`, then `--publish-from DIR`.
+
 .github/workflows/template-sync.yml runs the same two halves in two jobs, so that the
 template's own code (copier runs its migrations and tasks) never runs beside a token that
 can write: `--prepare DIR` builds the branch with read-only access and writes it to DIR
@@ -27,6 +32,7 @@ import os
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -55,8 +61,16 @@ AFTER_UPDATE = "After update: "
 MENTION = re.compile(r"@(?=[\w-])")
 # copier's sources that a runner can clone; anything else is a path on someone's machine.
 REMOTE_SOURCE = re.compile(r"^(gh:|gl:|git\+|(?!file://)[a-z][a-z0-9+.-]*://|[\w.-]+@[\w.-]+:)")
-REFUSED_WORKFLOW_PUSH = "without `workflows` permission"
-BUNDLE, METADATA, BODY = "update.bundle", "metadata.json", "body.md"
+# GitHub's refusal of a push that changes a workflow: "refusing to allow a GitHub App to create or
+# update workflow ... without `workflows` permission" for an App token (GITHUB_TOKEN), "an OAuth
+# App" (a gh login) or "a Personal Access Token ... without `workflow` scope" for a person's.
+REFUSED_WORKFLOW_PUSH = re.compile(r"refusing to allow an? .+ to create or update workflow")
+# The handoff between the two jobs: exactly these files. The changelog excerpt and what the
+# update job reports are shown in the pull request as its report; the rest is checked here.
+BUNDLE, METADATA, EXCERPT = "update.bundle", "metadata.json", "changelog.md"
+HANDOFF_FILES = frozenset({BUNDLE, METADATA, EXCERPT})
+ARTIFACT = "template-sync"  # the update job's artifact (template-sync.yml)
+ARTIFACT_DAYS = 7  # its retention-days: how long the command in a refused push's issue works
 CHANGELOG_HEADING = re.compile(r"^## \[(?P<name>[^\]]+)\]", re.MULTILINE)
 LINK_REFERENCE = re.compile(r"^\[[^\]]+\]: \S+$", re.MULTILINE)
 # GitHub refuses a pull request body over 65,536 characters.
@@ -179,6 +193,27 @@ def conflicted_files(project: Path) -> list[str]:
     return sorted(set(unmerged) | set(rejected) | set(marked))
 
 
+def conflicts_in_commit(project: Path, commit: str) -> list[str]:
+    """Conflicted files as the commit itself holds them, by git alone: markers and .rej files."""
+    grep = subprocess.run(  # noqa: S603 - our own command
+        ["git", "grep", "-l", "-I", "-e", CONFLICT_MARKER.pattern, commit, "--"],  # noqa: S607 - git from PATH
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if grep.returncode not in (0, 1):  # 1: no match
+        raise SyncError(f"`git grep` in {commit} failed (exit {grep.returncode}):\n{grep.stderr}")
+    marked = [line.removeprefix(f"{commit}:") for line in grep.stdout.splitlines()]
+    tree = git(project, "ls-tree", "-r", "--name-only", commit).splitlines()
+    rejected = [name for name in tree if name.endswith(".rej")]
+    return sorted(set(marked) | set(rejected))
+
+
+def is_refused_workflow_push(message: str) -> bool:
+    return REFUSED_WORKFLOW_PUSH.search(message) is not None
+
+
 def commit_message(from_version: str, to_version: str, conflicts: Sequence[str]) -> str:
     lines = [f"{SUBJECT_PREFIX}{from_version} to {to_version}", "", "copier update --trust --defaults."]
     if conflicts:
@@ -280,8 +315,8 @@ def changelog_excerpt(src_path: str, update: Update) -> str:
 STALE_LOCK_ITEM = "- `uv.lock` does not match `pyproject.toml`: run `uv lock` and commit it to this branch"
 
 
-def conflicts_section(conflicts: Sequence[str], lock_stale: bool = False) -> str:
-    lock = f"\n\n{STALE_LOCK_ITEM} (CI installs with `UV_LOCKED` and fails until then)." if lock_stale else ""
+def conflicts_section(conflicts: Sequence[str], lock_stale: bool = False, reported: str = "") -> str:
+    lock = f"\n\n{STALE_LOCK_ITEM} (CI installs with `UV_LOCKED` and fails until then){reported}." if lock_stale else ""
     if not conflicts:
         if lock_stale:
             return f"copier merged every template change with your edits, but:{lock}"
@@ -320,15 +355,22 @@ def ci_runs_link(branch: str) -> str:
     return f"[its runs]({server}/{repository}/actions/workflows/{CI_WORKFLOW}?query=branch%3A{branch})"
 
 
-def pull_request_body(update: Update, excerpt: str, ci_runs: str) -> str:
+# In the publishing job, what only the update job (which ran the template's code) can tell.
+REPORTED = " (as the update job reported it)"
+
+
+def pull_request_body(update: Update, excerpt: str, ci_runs: str, *, reported: bool = False) -> str:
+    """The body; `reported`: the excerpt, the after-update line and the lock check are the update
+    job's word, labelled so, while the versions and the conflicted files come from the commit."""
+    label = REPORTED if reported else ""
     after = update.after_update or "(the template's after-update step printed nothing)"
     body = "\n\n".join(
         [
             f"Template version **{update.from_version}** -> **{update.to_version}**, by `copier update` "
             "in `scripts/template_sync.py` (workflow *Template sync*).",
-            f"## What changed in the template\n\n{excerpt}",
-            f"## Conflicts\n\n{conflicts_section(update.conflicts, update.lock_stale)}",
-            f"## After the update\n\n```\n{after}\n```",
+            f"## What changed in the template{label}\n\n{excerpt}",
+            f"## Conflicts\n\n{conflicts_section(update.conflicts, update.lock_stale, label)}",
+            f"## After the update{label}\n\n```\n{after}\n```",
             f"## Before merging\n\n{before_merging(ci_runs, update.lock_stale)}\n",
         ]
     )
@@ -397,7 +439,7 @@ def push_branch(project: Path, update: Update, branch: str) -> bool:
     try:
         git_remote(project, "push", "--quiet", lease, "origin", f"{update.commit}:refs/heads/{branch}")
     except SyncError as error:
-        if REFUSED_WORKFLOW_PUSH in str(error):
+        if is_refused_workflow_push(str(error)):
             raise PushRefused(str(error)) from error
         raise
     return True
@@ -444,29 +486,45 @@ def open_or_refresh_pull_request(project: Path, base: str, branch: str, title: s
     return "opened a pull request"
 
 
-def local_command(base: str) -> str:
+LOCAL_PUBLISH_WARNING = (
+    "`python3 scripts/template_sync.py --publish` (the whole sync on your machine) instead runs the "
+    "template's own code (`copier update --trust`) with your credentials in reach."
+)
+
+
+def local_command(base: str, run_id: str) -> str:
+    """Publish the bundle this run built and checked, from a machine: no copier, no template code."""
     return (
         "gh auth refresh --scopes workflow    # once: a login that may push workflow files\n"
         f"git switch {base} && git pull --ff-only\n"
-        "python3 scripts/template_sync.py --publish"
+        'dir="$(mktemp -d)"\n'
+        f'gh run download {run_id} -n {ARTIFACT} -D "$dir"\n'
+        f'python3 scripts/template_sync.py --publish-from "$dir" --base {base}'
     )
 
 
 def issue_body(update: Update, base: str, body: str) -> str:
+    run_id = os.environ.get("GITHUB_RUN_ID") or "<run id>"
     return cap_body(
         f"""The weekly template sync built **{update.from_version}** -> **{update.to_version}**, but GitHub
 refused to let the workflow push it: the update changes files under `.github/workflows/`, which
-the workflow's `GITHUB_TOKEN` may never do. Push it from a machine instead, in a clone of this
-repository:
+the workflow's `GITHUB_TOKEN` may never do. Push the commit this run built and checked from a
+machine instead, in an up-to-date clone of this repository:
 
 ```
-{local_command(base)}
+{local_command(base, run_id)}
 ```
 
-That pushes the branch and opens the pull request below; the next weekly run finds it and
-keeps it up to date. Close this issue then. (README: Template updates by pull request.)
+That pushes the branch and opens the pull request below, and the push runs CI; the next weekly
+run finds it and keeps it up to date. Close this issue then. The run keeps its `{ARTIFACT}`
+artifact {ARTIFACT_DAYS} days; after that, or if {base} has moved since (the command then refuses
+the bundle), run the workflow again (Actions, Template sync, Run workflow) and use the command
+of the issue it refreshes. {LOCAL_PUBLISH_WARNING} (README: Template updates by pull request.)
 
 ---
+
+Below, the pull request's body, for reading only: the commands to run are the ones above. Its
+changelog excerpt and after-update report come from the update job, which ran the template's code.
 
 {body}"""
     )
@@ -516,26 +574,28 @@ def publish(project: Path, update: Update, base: str, branch: str, body: str, *,
         )
         return
     print(open_or_refresh_pull_request(project, base, branch, update.title, body))
-    if pushed:
+    if pushed and in_ci:
         dispatch_ci(project, branch)
         print(f"dispatched {CI_WORKFLOW} on {branch}")
+    elif pushed:
+        # Your own push started CI; a dispatch would cancel that run (CI's concurrency group).
+        print(f"pushed {branch}: the push runs {CI_WORKFLOW}")
     else:
         print(f"origin/{branch} already holds this update: not pushed, CI not run again")
 
 
 # ---------------------------------------------------------------- the two jobs' handoff
-def write_handoff(project: Path, update: Update, base_sha: str, branch: str, body: str, out: Path) -> None:
+def write_handoff(project: Path, update: Update, base_sha: str, branch: str, excerpt: str, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     git(project, "bundle", "create", "--quiet", str((out / BUNDLE).resolve()), f"refs/heads/{branch}", f"^{base_sha}")
     metadata = {
         "base": base_sha,
         "commit": update.commit,
-        "conflicts": update.conflicts,
         "lock_stale": update.lock_stale,
         "after_update": update.after_update,
     }
     (out / METADATA).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
-    (out / BODY).write_text(body, encoding="utf-8")
+    (out / EXCERPT).write_text(excerpt, encoding="utf-8")
 
 
 def answers_version(project: Path, revision: str) -> str:
@@ -547,11 +607,26 @@ def answers_version(project: Path, revision: str) -> str:
     raise SyncError(f"{ANSWERS_FILE} at {revision} has no _commit")
 
 
+def require_handoff_files(handoff: Path) -> None:
+    """The handoff holds exactly its files, each a regular file (no symlink to something of this job's)."""
+    try:
+        names = {entry.name for entry in handoff.iterdir()}
+    except OSError as error:
+        raise SyncError(f"the update's handoff {handoff} cannot be read: {error}") from error
+    if names != HANDOFF_FILES:
+        raise SyncError(f"the update's handoff must hold {sorted(HANDOFF_FILES)} alone, not {sorted(names)}")
+    for name in sorted(names):
+        if not stat.S_ISREG((handoff / name).lstat().st_mode):
+            raise SyncError(f"the update's handoff has {name} as something other than a regular file")
+
+
 def read_handoff(project: Path, base: str, branch: str, handoff: Path) -> tuple[Update, str]:
     """The update job's commit, checked: one commit, by the sync, on the default branch as checked out here.
 
-    Nothing in the handoff is trusted: the versions come from the commit itself.
+    Returns it with the changelog excerpt. The versions and the conflicted files come from the
+    commit itself; the excerpt, the after-update line and the lock check are the update job's report.
     """
+    require_handoff_files(handoff)
     base_sha = git(project, "rev-parse", "--verify", f"refs/heads/{base}{AS_COMMIT}")
     bundle = str((handoff / BUNDLE).resolve())
     heads = git(project, "bundle", "list-heads", bundle).splitlines()
@@ -564,6 +639,8 @@ def read_handoff(project: Path, base: str, branch: str, handoff: Path) -> tuple[
     candidate = "refs/template-sync/candidate"
     git(project, "fetch", "--quiet", "--no-tags", bundle, f"+refs/heads/{branch}:{candidate}")
     commit = git(project, "rev-parse", candidate)
+    if git(project, "rev-parse", "--verify", f"{candidate}{AS_COMMIT}") != commit:
+        raise SyncError(f"the update's bundle names {commit}, which is not a commit")
     parents = git(project, "log", "-1", "--format=%P", commit).split()
     if parents != [base_sha] or not is_sync_commit(project, commit, base_sha):
         raise SyncError(
@@ -574,16 +651,17 @@ def read_handoff(project: Path, base: str, branch: str, handoff: Path) -> tuple[
     if version_key(to_version) is None:
         raise SyncError(f"the update records `{to_version}` as the template version: not a version")
     metadata = json.loads((handoff / METADATA).read_text(encoding="utf-8"))
+    if not isinstance(metadata, dict):
+        raise SyncError(f"the update's {METADATA} is not a JSON object")
     update = Update(
         from_version=answers_version(project, base_sha),
         to_version=to_version,
-        conflicts=[str(name) for name in metadata.get("conflicts", [])],
+        conflicts=conflicts_in_commit(project, commit),
         commit=commit,
-        after_update=str(metadata.get("after_update", "")),
+        after_update=str(metadata.get("after_update") or "").partition("\n")[0],
         lock_stale=bool(metadata.get("lock_stale", False)),
     )
-    body = cap_body(neutralise_mentions((handoff / BODY).read_text(encoding="utf-8")))
-    return update, body
+    return update, (handoff / EXCERPT).read_text(encoding="utf-8")
 
 
 # ---------------------------------------------------------------- command line
@@ -600,8 +678,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def build(args: argparse.Namespace, project: Path) -> tuple[Update, str, str] | None:
-    """Build the update branch; (update, its base branch, the pull request's body), or None if up to date."""
+def build(args: argparse.Namespace, project: Path) -> tuple[Update, str, str, str] | None:
+    """Build the update branch; (update, its base branch, the changelog excerpt, the pull request's body),
+    or None if up to date."""
     copier = shlex.split(args.copier)
     answers = read_answers(project)
     require_reachable_source(answers)
@@ -614,28 +693,34 @@ def build(args: argparse.Namespace, project: Path) -> tuple[Update, str, str] | 
     base = args.base or started_on
     update = update_on_branch(copier, project, base, args.branch)
     git(project, "checkout", "--quiet", started_on)
-    body = pull_request_body(update, changelog_excerpt(answers.src_path, update), ci_runs_link(args.branch))
+    excerpt = changelog_excerpt(answers.src_path, update)
+    body = pull_request_body(update, excerpt, ci_runs_link(args.branch))
     print(f"Branch {args.branch}: {update.title} (files in conflict: {len(update.conflicts)})\n\n{body}")
-    return update, base, body
+    return update, base, excerpt, body
 
 
 def sync(args: argparse.Namespace) -> None:
     project = args.project.resolve()
+    # In CI the publish job dispatches CI and turns a refused push into an issue; on a
+    # person's machine their own push starts CI, and a refusal is theirs to fix.
+    in_ci = os.environ.get("GITHUB_ACTIONS") == "true"
     if args.publish_from is not None:
         base = args.base or current_branch(project)
-        update, body = read_handoff(project, base, args.branch, args.publish_from)
+        update, excerpt = read_handoff(project, base, args.branch, args.publish_from)
+        body = pull_request_body(update, excerpt, ci_runs_link(args.branch), reported=True)
         print(f"Publishing {update.title} ({update.commit})")
-        publish(project, update, base, args.branch, body, in_ci=True)
+        publish(project, update, base, args.branch, body, in_ci=in_ci)
         return
     built = build(args, project)
     if built is None:
         return
-    update, base, body = built
+    update, base, excerpt, body = built
     if args.prepare is not None:
-        write_handoff(project, update, git(project, "rev-parse", f"{update.commit}^"), args.branch, body, args.prepare)
+        parent = git(project, "rev-parse", f"{update.commit}^")
+        write_handoff(project, update, parent, args.branch, excerpt, args.prepare)
         print(f"The update is in {args.prepare} for the publishing job.")
     elif args.publish:
-        publish(project, update, base, args.branch, body, in_ci=False)
+        publish(project, update, base, args.branch, body, in_ci=in_ci)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,6 +15,7 @@ from template_sync import (
     clone_url,
     commit_message,
     is_local_source,
+    is_refused_workflow_push,
     version_key,
 )
 
@@ -123,3 +124,24 @@ def test_the_after_update_report_is_found_among_copiers_output() -> None:
     output = "Updating to template version 1.2.0\nAfter update: uv.lock already matches pyproject.toml\n"
     assert after_update_line(output) == "After update: uv.lock already matches pyproject.toml"
     assert after_update_line("no report\n") == ""
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        # The workflow's GITHUB_TOKEN (a GitHub App's).
+        "! [remote rejected] template-sync (refusing to allow a GitHub App to create or update workflow "
+        "`.github/workflows/ci.yml` without `workflows` permission)",
+        # A person's gh login, and a personal access token.
+        "! [remote rejected] template-sync (refusing to allow an OAuth App to create or update workflow "
+        "`.github/workflows/ci.yml` without `workflow` scope)",
+        "! [remote rejected] template-sync (refusing to allow a Personal Access Token to create or update "
+        "workflow `.github/workflows/ci.yml` without `workflow` scope)",
+    ],
+)
+def test_githubs_refusal_of_a_workflow_push_is_recognised_for_every_kind_of_token(message: str) -> None:
+    assert is_refused_workflow_push(message)
+
+
+def test_another_rejected_push_is_not_taken_for_a_workflow_refusal() -> None:
+    assert not is_refused_workflow_push("! [remote rejected] template-sync (protected branch hook declined)")
