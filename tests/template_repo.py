@@ -9,12 +9,18 @@ earlier commits of main can be tagged and rendered.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 import judges
+
+CONFLICT_MARKER = re.compile(r"^(<<<<<<<|>>>>>>>)( |$)", re.MULTILINE)  # only at a line start
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -73,3 +79,28 @@ def history_repo(repo: Path, baselines: dict[str, str], head_tag: str) -> Path:
     commit_all(repo, f"Template {head_tag}: the work tree under test")
     git(repo, "tag", head_tag)
     return repo
+
+
+# ---------------------------------------------------------------- what copier left in a service
+def answers(project: Path) -> dict[str, Any]:
+    loaded = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def project_files(root: Path) -> dict[str, Path]:
+    """Every file of a service by its relative name, git's own files aside."""
+    return {
+        str(path.relative_to(root)): path
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and ".git" not in path.relative_to(root).parts
+    }
+
+
+def conflicted_files(project: Path) -> list[str]:
+    """Files an update left with conflict markers, and its .rej files."""
+    return [
+        name
+        for name, path in project_files(project).items()
+        if path.suffix == ".rej" or CONFLICT_MARKER.search(path.read_text(errors="replace"))
+    ]

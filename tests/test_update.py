@@ -8,7 +8,6 @@ updated to it.
 
 from __future__ import annotations
 
-import re
 import shutil
 import sys
 from dataclasses import dataclass
@@ -16,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 import judges
 from once import once
-from template_repo import commit_all, copier, git, snapshot_repo
+from template_repo import answers, commit_all, conflicted_files, copier, git, snapshot_repo
 from test_render_matrix import Service, run_tool
 
 OWNER_EDIT = '''
@@ -30,7 +28,6 @@ def owner_added_rule(total: int) -> bool:
     return total > 0
 '''
 TEMPLATE_CHANGE = "Template v1.1.0 added this line."
-CONFLICT_MARKER = re.compile(r"^(<<<<<<<|>>>>>>>)( |$)", re.MULTILINE)  # only at a line start
 POST_COPY_MESSAGE = "Initialised a git repository"  # hooks/post_copy.py says it when it runs
 
 
@@ -70,12 +67,6 @@ def copied(shared: Path, template_repo: Path) -> Rendered:
 
     done = once(shared, "update-copy", build)
     return Rendered(Path(done["project"]), done["output"])
-
-
-def answers(project: Path) -> dict[str, object]:
-    loaded = yaml.safe_load((project / ".copier-answers.yml").read_text())
-    assert isinstance(loaded, dict)
-    return loaded
 
 
 @dataclass(frozen=True)
@@ -129,13 +120,7 @@ def test_update_brings_the_template_change(updated: Updated) -> None:
 
 
 def test_update_leaves_no_conflicts(updated: Updated) -> None:
-    conflicted = [
-        str(path.relative_to(updated.project))
-        for path in updated.project.rglob("*")
-        if ".git" not in path.relative_to(updated.project).parts
-        and path.is_file()
-        and (path.suffix == ".rej" or CONFLICT_MARKER.search(path.read_text(errors="replace")))
-    ]
+    conflicted = conflicted_files(updated.project)
     assert not conflicted, f"conflicts after update: {conflicted}\n{updated.output}"
 
 

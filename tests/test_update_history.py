@@ -30,11 +30,10 @@ from packaging.version import Version
 import judges
 from once import once
 from service_env import uv_executable
-from template_repo import commit_all, copier, git, history_repo
+from template_repo import answers, commit_all, conflicted_files, copier, git, history_repo, project_files
 from test_render_matrix import MATRIX, Combination, Service, make_command, run_tool
 
 BASELINES_FILE = Path(__file__).with_name("baselines.txt")
-CONFLICT_MARKER = re.compile(r"^(<<<<<<<|>>>>>>>)( |$)", re.MULTILINE)
 AFTER_UPDATE_MESSAGE = "After update: "  # hooks/post_update.py, once per update
 UV_ENV = judges.clean_env({"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"})
 
@@ -217,22 +216,6 @@ def add_dependency(project: Path) -> None:
     judges.assert_passes(judges.run([sys.executable, "scripts/write_requirements.py"], project), "make requirements")
 
 
-def project_files(root: Path) -> dict[str, Path]:
-    return {
-        str(path.relative_to(root)): path
-        for path in sorted(root.rglob("*"))
-        if path.is_file() and ".git" not in path.relative_to(root).parts
-    }
-
-
-def conflicted_files(project: Path) -> list[str]:
-    return [
-        name
-        for name, path in project_files(project).items()
-        if path.suffix == ".rej" or CONFLICT_MARKER.search(path.read_text(errors="replace"))
-    ]
-
-
 # ---------------------------------------------------------------- render, edit, update
 @pytest.fixture(scope="session")
 def history_template(shared: Path) -> Path:
@@ -263,8 +246,7 @@ class Updated:
 
     @property
     def service(self) -> Service:
-        answers = yaml.safe_load((self.project / ".copier-answers.yml").read_text())
-        return Service(f"history-{self.scenario.id}", self.project, answers)
+        return Service(f"history-{self.scenario.id}", self.project, answers(self.project))
 
 
 @pytest.fixture(params=[pytest.param(s, id=s.id) for s in SCENARIOS])
@@ -279,10 +261,10 @@ def updated(request: pytest.FixtureRequest, shared: Path, history_template: Path
         copier(directory, *arguments, "--vcs-ref", scenario.baseline.version, str(history_template), str(project))
         commit_all(project, f"Service rendered from template {scenario.baseline.version}")
         copier(directory, *arguments, "--vcs-ref", HEAD_TAG, str(history_template), str(fresh))
-        answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
-        logic = f"src/{answers['package_name']}/logic.py"
+        recorded = answers(project)
+        logic = f"src/{recorded['package_name']}/logic.py"
         placement = rule_placement((project / logic).read_text(), (fresh / logic).read_text())
-        edits = owner_edits(answers, placement)
+        edits = owner_edits(recorded, placement)
         rendered = {name: (project / name).read_text() if (project / name).exists() else "" for name in edits}
         for name, edit in edits.items():
             (project / name).write_text(edit(rendered[name]))
