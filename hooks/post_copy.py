@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from uv_tool import find_uv
+from uv_tool import find_uv, lock
 
 
 def lock_dependencies(project: Path) -> None:
@@ -23,12 +23,11 @@ def lock_dependencies(project: Path) -> None:
     if uv is None:
         print("uv not found: run `uv lock` and commit uv.lock before pushing (CI installs from it)", file=sys.stderr)
         return
-    try:
-        locked = subprocess.run([uv, "lock", "--quiet"], cwd=project, check=False, timeout=300).returncode == 0
-    except subprocess.TimeoutExpired:
-        locked = False
-    if not locked:
+    done = lock(uv, project)
+    if done is None or done.returncode != 0:
         print("`uv lock` failed: run it again and commit uv.lock before pushing", file=sys.stderr)
+        if done is not None:
+            print(done.stderr.strip(), file=sys.stderr)
 
 
 def initialise_git(project: Path) -> None:

@@ -14,11 +14,10 @@ so a problem here is a message that says what to run, never a failed update.
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 from pathlib import Path
 
-from uv_tool import find_uv
+from uv_tool import find_uv, lock
 
 CONFLICT_MARKER = re.compile(r"^(<<<<<<<|=======|>>>>>>>)( |$)", re.MULTILINE)
 STALE_LOCK = "uv.lock no longer matches pyproject.toml"
@@ -35,9 +34,8 @@ def refresh_lock(project: Path) -> str:
     if uv is None:
         return f"uv not found: run `uv lock` and commit uv.lock with the update ({STALE_LOCK} until then)"
     before = (project / "uv.lock").read_bytes() if (project / "uv.lock").is_file() else b""
-    try:
-        done = subprocess.run([uv, "lock", "--quiet"], cwd=project, capture_output=True, text=True, timeout=300)
-    except subprocess.TimeoutExpired:
+    done = lock(uv, project)
+    if done is None:
         return f"`uv lock` timed out: run it again and commit uv.lock with the update ({STALE_LOCK} until then)"
     if done.returncode != 0:
         return f"`uv lock` failed: fix pyproject.toml and run it again\n{done.stderr.strip()}"

@@ -1,4 +1,4 @@
-"""Find the uv the owner installed, for the copy and update hooks (stdlib only)."""
+"""Find the uv the owner installed and lock with it, for the copy and update hooks (stdlib only)."""
 
 from __future__ import annotations
 
@@ -24,3 +24,11 @@ def find_uv() -> str | None:
         if found.returncode == 0:
             return found.stdout.strip()
     return uv
+
+
+def lock(uv: str, project: Path) -> subprocess.CompletedProcess[str] | None:
+    """Run `uv lock` in `project`, its output captured; None when it timed out."""
+    try:
+        return subprocess.run([uv, "lock", "--quiet"], cwd=project, capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        return None
