@@ -70,13 +70,31 @@ def recover(
     return result, calls.read_text(encoding="utf-8").splitlines()
 
 
-def test_a_stack_whose_first_deploy_rolled_back_is_deleted_with_the_execution_role(tmp_path: Path) -> None:
-    result, calls = recover(tmp_path, status="ROLLBACK_COMPLETE")
+@pytest.mark.parametrize(
+    ("status", "recovery"),
+    [
+        pytest.param(
+            "ROLLBACK_COMPLETE",
+            [
+                f"cloudformation delete-stack --stack-name {STACK} --role-arn {ROLE}",
+                f"cloudformation wait stack-delete-complete --stack-name {STACK}",
+            ],
+            id="a-first-deploy-that-rolled-back-is-deleted",
+        ),
+        pytest.param(
+            "UPDATE_ROLLBACK_FAILED",
+            [
+                f"cloudformation continue-update-rollback --stack-name {STACK} --role-arn {ROLE}",
+                f"cloudformation wait stack-rollback-complete --stack-name {STACK}",
+            ],
+            id="a-failed-rollback-is-continued",
+        ),
+    ],
+)
+def test_a_stuck_stack_is_recovered_with_the_execution_role(tmp_path: Path, status: str, recovery: list[str]) -> None:
+    result, calls = recover(tmp_path, status=status)
     assert result.returncode == 0, result.stderr
-    assert calls[1:] == [
-        f"cloudformation delete-stack --stack-name {STACK} --role-arn {ROLE}",
-        f"cloudformation wait stack-delete-complete --stack-name {STACK}",
-    ]
+    assert calls[1:] == recovery
 
 
 def test_a_warning_of_the_cli_does_not_hide_a_rolled_back_first_deploy(tmp_path: Path) -> None:
@@ -84,15 +102,6 @@ def test_a_warning_of_the_cli_does_not_hide_a_rolled_back_first_deploy(tmp_path:
     result, calls = recover(tmp_path, status="ROLLBACK_COMPLETE", describe_warning=warning)
     assert result.returncode == 0, result.stderr
     assert f"cloudformation delete-stack --stack-name {STACK} --role-arn {ROLE}" in calls
-
-
-def test_a_failed_rollback_is_continued_with_the_execution_role(tmp_path: Path) -> None:
-    result, calls = recover(tmp_path, status="UPDATE_ROLLBACK_FAILED")
-    assert result.returncode == 0, result.stderr
-    assert calls[1:] == [
-        f"cloudformation continue-update-rollback --stack-name {STACK} --role-arn {ROLE}",
-        f"cloudformation wait stack-rollback-complete --stack-name {STACK}",
-    ]
 
 
 def test_a_rollback_that_fails_again_stops_the_deploy_with_the_command_that_skips_the_resource(
