@@ -14,9 +14,10 @@ changes a workflow), publish the bundle it built instead, as its issue says:
 .github/workflows/template-sync.yml runs the same two halves in two jobs, so that the
 template's own code (copier runs its migrations and tasks) never runs beside a token that
 can write: `--prepare DIR` builds the branch with read-only access and writes it to DIR
-as a git bundle with the pull request's body; `--publish-from DIR`, in a fresh checkout of
-the default branch, checks that the bundle holds one commit on top of it and runs only
-git and gh.
+as a git bundle, with the template's CHANGELOG excerpt and what copier reported;
+`--publish-from DIR`, in a fresh checkout of the default branch, checks that the bundle
+holds one commit on top of it, writes the pull request's body itself (the conflicts read
+from that commit) and runs only git and gh.
 
 It reads `.copier-answers.yml`, asks copier whether a newer template version is out,
 and if so rebuilds one branch from the default branch, runs `copier update` on it and
