@@ -18,8 +18,12 @@ process wall time seen by the parent, which adds interpreter start-up).
 1. Every combination of ``event_source`` (sqs, api) x ``database`` (none,
    dynamodb) is rendered from the template *working tree*
    (``copier copy --vcs-ref HEAD``), so uncommitted edits are measured.
-2. Each is built into a deployment package the way ``sam build`` does:
-   ``pip install --target <pkg> -r src/requirements.txt`` plus ``src/<package>``.
+2. Each is built into a deployment package by the rendered Makefile's
+   ``build-Function`` target, the one ``sam build`` runs (``BuildMethod:
+   makefile``): ``src/requirements.txt`` installed with pip, ``src/<package>``
+   copied, all compiled as unchecked-hash bytecode. Only the wheels' Python
+   and CPU are overridden to this interpreter's and this machine's, so that
+   compiled wheels would load here; what is measured is what ships.
    boto3/botocore are not in the package (the Lambda runtime provides them):
    they are installed, at the version pinned in the rendered ``pyproject.toml``,
    in a separate *runtime* directory placed after the package on the path,
@@ -27,9 +31,10 @@ process wall time seen by the parent, which adds interpreter start-up).
 3. Lambda's file system is read-only, so Python there can never write
    ``__pycache__``: a package shipped without bytecode recompiles every module
    at each cold start, and a timestamp ``.pyc`` can go stale in a zip. The
-   package and the runtime are therefore compiled with
-   ``compileall --invalidation-mode unchecked-hash`` (the ``.pyc`` is trusted
-   without a stat of the source) and made read-only; the children also run
+   build target therefore compiles the package with ``compileall
+   --invalidation-mode unchecked-hash`` (the ``.pyc`` is trusted without a
+   stat of the source), the runtime directory is compiled the same way, and
+   both are made read-only; the children also run
    with ``PYTHONDONTWRITEBYTECODE=1`` because root ignores permission bits.
    A warm-up run per variant checks that every imported module came from a
    ``.pyc``, and the package trees are checked to be unchanged afterwards.
@@ -495,20 +500,43 @@ def zip_size(directory: Path, include_bytecode: bool) -> int:
         return archive.stat().st_size
 
 
+def run_build_target(python: Path, project_dir: Path, code_uri: Path, package: Path) -> None:
+    """The Makefile target sam build runs, in a copy of CodeUri as sam does, for this Python and CPU."""
+    scratch = package.parent / "scratch"
+    shutil.copytree(code_uri, scratch, ignore=shutil.ignore_patterns("__pycache__"))
+    package.mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL")}
+    version = python_version(python).rsplit(".", 1)[0]
+    run(
+        [
+            "make",
+            "--no-print-directory",
+            "--directory",
+            scratch,
+            "--makefile",
+            project_dir / "Makefile",
+            "build-Function",
+            f"ARTIFACTS_DIR={package}",
+            f"BUILD_PYTHON={python}",
+            f"LAMBDA_PYTHON={version}",
+            f"LAMBDA_WHEEL_ARCH={platform.machine()}",
+        ],
+        env=env,
+    )
+    remove_tree(scratch)
+
+
 def build_package(python: Path, combination: Combination, work: Path) -> None:
-    """sam build for the host architecture: requirements + src/<package>, then compiled and frozen."""
+    """What sam build ships, built for the host architecture, then frozen."""
     template_yaml = (combination.project_dir / "template.yaml").read_text()
     code_uri = combination.project_dir / template_property(template_yaml, "CodeUri")
     combination.handler_module = template_property(template_yaml, "Handler").rsplit(".", 1)[0]
     combination.runtime = template_property(template_yaml, "Runtime")
-    package_name = combination.handler_module.split(".")[0]
     package = work / combination.slug / "package"
-    install_requirements(python, package, ["-r", str(code_uri / "requirements.txt")])
-    shutil.copytree(code_uri / package_name, package / package_name, ignore=shutil.ignore_patterns("__pycache__"))
+    run_build_target(python, combination.project_dir, code_uri, package)
     for shipped in ("boto3", "botocore"):
         if (package / shipped).exists():
             log(f"note: {combination.name} ships its own {shipped} (it shadows the runtime's)")
-    compile_unchecked_hash(python, package)
     combination.package_dir = package
     combination.zipped_bytes = zip_size(package, include_bytecode=True)
     combination.zipped_source_only_bytes = zip_size(package, include_bytecode=False)
