@@ -668,6 +668,85 @@ def measure_instructions(python: Path, variants: list[Variant]) -> None:
         variant.instructions = count
 
 
+# ---------------------------------------------------------------- SnapStart restore path
+
+
+def measure_restore_path(
+    copier: Path, python: Path, child_python: Path, work: Path, runs: int, callgrind: bool
+) -> None:
+    """With cold_start=snapstart, what the after-restore hooks cost (printed).
+
+    Lambda restores a snapshot taken after init, then runs the registered hooks
+    before the first request; "Restore Duration" includes them, and they are the
+    only part of a restore the service's code decides. Measured in the built
+    package: a fresh Lambda-like process imports the handler (the init that was
+    snapshotted), then runs the hooks as the runtime does after a restore. Their
+    instructions are the whole process with the hooks minus the same process
+    without them (PYTHONHASHSEED=0: both counts repeat exactly).
+    """
+    combination = Combination("api", "dynamodb", work / "rendered" / "api-dynamodb-snapstart")
+    log(f"render + build {combination.name} with cold_start=snapstart")
+    answers = {"event_source": "api", "database": "dynamodb", "cold_start": "snapstart"}
+    render(copier, REPO_ROOT, combination.project_dir, answers)
+    build_package(python, combination, work / "build-snapstart")
+    # Lambda's Python runtimes include the hooks' registry, as they include boto3: beside the package.
+    pyproject = tomllib.loads((combination.project_dir / "pyproject.toml").read_text())
+    [registry] = [r for r in pyproject["dependency-groups"]["dev"] if r.startswith("snapshot-restore-py==")]
+    registry_dir = work / "build-snapstart" / "snapshot-restore-py"
+    install_requirements(python, registry_dir, [registry])
+    compile_unchecked_hash(python, registry_dir)
+    make_read_only(registry_dir)
+    path = [combination.package_dir, combination.runtime_dir, registry_dir]
+    variant = Variant(
+        f"{combination.name} snapstart", "restore", combination.handler_module, path, combination.environment
+    )
+    check_bytecode_is_used(child_python, variant)
+
+    def code(run_hooks: bool) -> str:
+        hooks = "for hook, args, kwargs in hooks:\n    hook(*args, **kwargs)\n" if run_hooks else ""
+        return (
+            f"import time\nimport {variant.module}\nfrom snapshot_restore_py import get_after_restore\n"
+            f"hooks = list(get_after_restore())\nt0 = time.perf_counter()\n{hooks}"
+            "print(len(hooks), time.perf_counter() - t0)\n"
+        )
+
+    seconds: list[float] = []
+    hook_count = 0
+    for _ in range(runs):
+        stdout, _elapsed = run_child(child_python, variant, code(run_hooks=True))
+        count, elapsed = stdout.split()[-2:]
+        hook_count = int(count)
+        seconds.append(float(elapsed))
+    line = (
+        f"\nSnapStart restore path ({combination.name}, cold_start=snapstart): {hook_count} after-restore hook(s),"
+        f" {median(seconds) * 1e6:.0f} us median (p90 {p90(seconds) * 1e6:.0f} us, {runs} fresh processes)"
+    )
+    if callgrind:
+        counts = []
+        for run_hooks in (False, True):
+            result = subprocess.run(
+                [
+                    "valgrind",
+                    "--tool=callgrind",
+                    "--callgrind-out-file=/dev/null",
+                    "--dump-instr=no",
+                    str(child_python),
+                    *CHILD_FLAGS,
+                    "-c",
+                    code(run_hooks),
+                ],
+                capture_output=True,
+                text=True,
+                env=variant.child_environment(),
+            )
+            match = re.search(r"Collected\s*:\s*(\d+)", result.stderr)
+            if result.returncode != 0 or not match:
+                raise RuntimeError(f"callgrind failed for {variant.name}:\n{result.stderr[-2000:]}")
+            counts.append(int(match.group(1)))
+        line += f", {counts[1] - counts[0]:,} instructions (of {counts[0] / 1e6:,.0f} M for the init before them)"
+    print(line + ". Lambda adds its own snapshot restore and runtime load (Restore Duration), not measurable here.")
+
+
 # ---------------------------------------------------------------- import-time breakdown
 
 
@@ -1037,6 +1116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         machine = machine_info(python, copier)
         summaries = summarize(combinations, variants)
         print_report(combinations, variants, summaries, render_timing, machine, arguments.runs)
+        phase("SnapStart restore path: the after-restore hooks in the built package")
+        measure_restore_path(copier, python, child_python, work, arguments.runs, arguments.callgrind)
         by_name = {v.name: v for v in variants}
         for summary in summaries:
             if arguments.importtime or summary.misses():

@@ -20,6 +20,27 @@ REFUSED = [
     pytest.param(
         {"event_source": "api", "jwt_issuer": "http://insecure"}, "jwt_issuer", "https://", id="jwt_issuer-http"
     ),
+    pytest.param(
+        {"event_source": "api", "cold_start": "snapstart", "aws_region": "ap-southeast-6"},
+        "cold_start",
+        "every commercial region except",
+        id="snapstart-in-new-zealand",
+    ),
+    pytest.param(
+        {"event_source": "api", "cold_start": "snapstart", "aws_region": "us-gov-west-1"},
+        "cold_start",
+        "every commercial region except",
+        id="snapstart-in-govcloud",
+    ),
+    pytest.param(
+        {"event_source": "api", "cold_start": "warm"}, "cold_start", "'none', 'snapstart'", id="cold_start-warm"
+    ),
+    pytest.param(
+        {"event_source": "api", "cold_start": "provisioned", "reserved_concurrency": 3, "provisioned_concurrency": 4},
+        "provisioned_concurrency",
+        "at most reserved_concurrency",
+        id="provisioned-above-reserved",
+    ),
 ]
 
 
@@ -55,3 +76,26 @@ def test_timeout_defaults_to_what_the_event_source_allows(copie: Any, event_sour
 
     assert result.exit_code == 0, result.exception
     assert result.answers["timeout_seconds"] == timeout
+
+
+def test_a_queue_worker_is_not_asked_how_to_avoid_cold_starts(copie: Any) -> None:
+    """A queue absorbs a cold start; no caller waits on it."""
+    result = copie.copy(extra_answers={"event_source": "sqs"})
+
+    assert result.exit_code == 0, result.exception
+    assert "cold_start" not in result.answers
+    template = (result.project_dir / "template.yaml").read_text()
+    assert "SnapStart" not in template
+    assert "ProvisionedConcurrency" not in template
+
+
+@pytest.mark.parametrize("architecture", ["arm64", "x86_64"])
+@pytest.mark.parametrize("python_version", ["3.12", "3.13"])
+def test_snapstart_is_accepted_on_every_runtime_and_architecture_aws_supports(
+    copie: Any, python_version: str, architecture: str
+) -> None:
+    answers = {"event_source": "api", "cold_start": "snapstart", "python_version": python_version}
+    result = copie.copy(extra_answers={**answers, "architecture": architecture})
+
+    assert result.exit_code == 0, result.exception
+    assert "ApplyOn: PublishedVersions" in (result.project_dir / "template.yaml").read_text()

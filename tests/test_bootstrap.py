@@ -430,6 +430,14 @@ HANDLER_PERMISSIONS_OF_UNUSED_PROPERTIES: dict[str, dict[str, tuple[str, ...]]] 
         "KmsKeyArn": ("kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"),
     },
     "AWS::Logs::LogGroup": {"DataProtectionPolicy": ("firehose:TagDeliveryStream",)},
+    # Without a RoleARN, Application Auto Scaling uses its service-linked role: nothing is passed.
+    "AWS::ApplicationAutoScaling::ScalableTarget": {
+        "RoleARN": ("iam:PassRole",),
+        "ScheduledActions": (
+            "application-autoscaling:DeleteScheduledAction",
+            "application-autoscaling:PutScheduledAction",
+        ),
+    },
 }
 # Listed by a schema but no IAM action: API Gateway authorizes by HTTP verb (tags are POST and
 # DELETE on /tags/*), and S3 names no action after a REST operation (Service Authorization Reference).
@@ -438,6 +446,15 @@ HANDLER_PERMISSIONS_THAT_ARE_NO_IAM_ACTION = frozenset(
 )
 # Called only to take a role's boundary off, which the execution role must never do.
 HANDLER_PERMISSIONS_REFUSED = frozenset({"iam:DeleteRolePermissionsBoundary"})
+
+
+# The one service-linked role a stack may have created for it: provisioned concurrency's auto scaling
+# (Application Auto Scaling user guide, "Service-linked roles for Application Auto Scaling").
+AUTO_SCALING_SERVICE = "lambda.application-autoscaling.amazonaws.com"
+AUTO_SCALING_SERVICE_LINKED_ROLE = (
+    f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/{AUTO_SCALING_SERVICE}/"
+    "AWSServiceRoleForApplicationAutoScaling_LambdaConcurrency"
+)
 
 
 # Where a statement on another resource (lambda:* on the function, say) would also match the action,
@@ -450,6 +467,12 @@ def representative_resource(stack: Stack, kind: str, permission: str) -> str | N
         return stack.arn("lambda", "event-source-mapping:0f4b1c2e-0000-4000-8000-000000000000")
     if permission.startswith("billing:"):
         return f"arn:aws:billing::{ACCOUNT}:billingview/primary"
+    if permission == "iam:CreateServiceLinkedRole":
+        return AUTO_SCALING_SERVICE_LINKED_ROLE
+    if kind == "AWS::ApplicationAutoScaling::ScalableTarget" and not permission.startswith(
+        ("application-autoscaling:Describe", "cloudwatch:", "lambda:", "iam:")
+    ):
+        return stack.arn("application-autoscaling", "scalable-target/0ec9a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6")
     return None
 
 
@@ -481,6 +504,27 @@ def test_the_execution_role_grants_what_each_resource_handler_calls(service: Ser
             }
         )
         assert not missing, f"{stage.execution.name} lacks what CloudFormation calls:\n" + "\n".join(missing)
+
+
+def test_only_provisioned_concurrency_may_create_a_service_linked_role_and_only_its_own(service: Service) -> None:
+    provisioned = service.answers.get("cold_start") == "provisioned"
+    for stage in bootstraps(service):
+        creating = stage.execution.allowing("iam:CreateServiceLinkedRole")
+        scaling = stage.execution.allowing("application-autoscaling:RegisterScalableTarget")
+        if not provisioned:
+            assert not creating, f"{stage.execution.name} may create service-linked roles it has no use for"
+            assert not scaling, f"{stage.execution.name} may register scalable targets it has no use for"
+            continue
+        assert stage.execution.allowing("iam:CreateServiceLinkedRole", AUTO_SCALING_SERVICE_LINKED_ROLE)
+        for statement in creating:
+            assert statement.resources == (AUTO_SCALING_SERVICE_LINKED_ROLE,), statement.resources
+            assert statement.value("StringEquals", "iam:AWSServiceName") == [AUTO_SCALING_SERVICE], statement.sid
+        for statement in scaling:
+            own_account = f"arn:aws:application-autoscaling:{stage.stack.region}:{ACCOUNT}:scalable-target/*"
+            assert statement.resources == (own_account,), f"{statement.sid} registers targets on {statement.resources}"
+        # The stack's own roles never scale anything: the service-linked role does.
+        assert not stage.boundary.allowing("application-autoscaling:RegisterScalableTarget")
+        assert not stage.boundary.allowing("lambda:PutProvisionedConcurrencyConfig")
 
 
 def test_the_boundary_reaches_no_database_or_network_interface_no_combination_uses(service: Service) -> None:

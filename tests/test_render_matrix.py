@@ -50,6 +50,8 @@ MATRIX = [
             "deployment_strategy": "linear",
         },
     ),
+    Combination("api-dynamodb-snapstart", {"event_source": "api", "database": "dynamodb", "cold_start": "snapstart"}),
+    Combination("api-none-provisioned", {"event_source": "api", "database": "none", "cold_start": "provisioned"}),
 ]
 
 
@@ -275,3 +277,15 @@ def test_source_modules_exist_only_for_the_sources_that_use_them(service: Servic
     source = service.answers["event_source"]
     for module, sources in SOURCE_MODULES.items():
         assert (package / module).is_file() == (source in sources), f"event_source={source}: {module}"
+
+
+# Modules only one cold-start choice needs: the SnapStart runtime hooks.
+COLD_START_MODULES = {"restore_hooks.py": "snapstart"}
+
+
+def test_cold_start_modules_exist_only_with_their_choice(service: Service) -> None:
+    package = service.project / "src" / service.package
+    # Not asked of a queue worker: such a service has no cold_start answer at all.
+    cold_start = service.answers.get("cold_start", "none")
+    for module, choice in COLD_START_MODULES.items():
+        assert (package / module).is_file() == (cold_start == choice), f"cold_start={cold_start}: {module}"
