@@ -35,8 +35,8 @@ import os
 import subprocess
 import sys
 import time
-import tracemalloc
 import traceback
+import tracemalloc
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -267,13 +267,13 @@ def report(footprint: Footprint, memory_size: int, timeout_s: int) -> str:
         f"  CPU: Lambda allocates CPU in proportion to memory, one vCPU at {ONE_VCPU_MB:,} MB. The slowest",
         f"  invocation ({_shown(slowest.event_file)} #{slowest.number}) took {slowest.cpu_ms:.1f} ms CPU on a full "
         f"core here, about {slowest.cpu_ms / cpu_share(suggestion.memory_mb):.0f} ms at {suggestion.memory_mb} MB",
-        f"  and {slowest.cpu_ms / cpu_share(memory_size):.0f} ms at {memory_size} MB; staying under "
-        f"{DURATION_ALARM_SHARE:.0%} of the {timeout_s} s timeout needs {suggestion.for_cpu_mb} MB.",
+        f"  and {slowest.cpu_ms / cpu_share(memory_size):.0f} ms at {memory_size} MB. Staying under "
+        f"{DURATION_ALARM_SHARE:.0%} of the {timeout_s} s timeout takes {suggestion.for_cpu_mb} MB of CPU share.",
         f"  Lambda's minimum is {LAMBDA_MIN_MB} MB.",
         "",
     ]
     if memory_size >= suggestion.for_memory_mb:
-        verdict = f"holds the estimated peak with {memory_size / (footprint.peak / MB) - 1:.0%} to spare"
+        verdict = f"{memory_size / (footprint.peak / MB):.1f} times the estimated peak: enough memory"
     else:
         verdict = f"is below the estimated peak plus {HEADROOM:.0%} headroom: raise it"
     lines += [
