@@ -12,10 +12,10 @@ and what they include:
   holds Python, boto3, Powertools and the service's modules; Lambda's runtime
   client (bootstrap and its HTTP loop) is not in it.
 - per invocation: what it adds over the process right after the import, the larger
-  of the peak RSS growth and the peak of Python allocations (tracemalloc, measured
-  in a second pass so its bookkeeping inflates neither RSS nor duration). The AWS
-  calls are answered in-process by moto, so this includes the emulator's side of
-  each call: it errs high. Duration and CPU time are from the first pass.
+  of the peak RSS growth and the peak of Python allocations (tracemalloc, in a run
+  of its own so its bookkeeping inflates neither RSS nor duration). The AWS calls
+  are answered in-process by moto, so this includes the emulator's side of each
+  call: it errs high. Duration and CPU time are from the untraced run.
 
 The estimated peak is the import plus the largest invocation; the suggestion adds
 HEADROOM to it, and enough CPU share for the slowest invocation to stay clear of
@@ -227,7 +227,10 @@ def read_events(paths: Sequence[Path]) -> dict[Path, list[Any]]:
             loaded: Any = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
             raise ValueError(f"cannot read {path}: {error}") from error
-        event_files[path] = loaded if isinstance(loaded, list) else [loaded]
+        events = loaded if isinstance(loaded, list) else [loaded]
+        if not events:
+            raise ValueError(f"cannot read {path}: it holds an empty list, no event to measure")
+        event_files[path] = events
     return event_files
 
 

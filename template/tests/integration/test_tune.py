@@ -61,11 +61,18 @@ def test_the_suggestion_follows_from_the_measured_peak_and_the_headroom(owner_ru
     assert int(suggested.group(1)) >= max(LAMBDA_MIN_MB, int(for_memory.group(2)))
 
 
-def test_an_unreadable_event_file_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([str(tmp_path / "missing.json")]) == 2
+@pytest.mark.parametrize(("name", "content"), [("missing.json", None), ("broken.json", "{"), ("empty.json", "[]")])
+def test_an_unreadable_event_file_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, content: str | None
+) -> None:
+    event_file = tmp_path / name
+    if content is not None:
+        event_file.write_text(content, encoding="utf-8")
+    # Refused before anything runs, even after a readable file.
+    assert main([str(ROOT / "events" / "valid.json"), str(event_file)]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert "cannot read" in captured.err
+    assert f"cannot read {event_file}" in captured.err
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
