@@ -34,6 +34,7 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 import tracemalloc
@@ -50,6 +51,7 @@ from invoke import HANDLER_MODULE, SOURCE_ROOT
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_EVENTS = ROOT / "events"
 FOOTPRINT_SCRIPT = Path(__file__).resolve().parent / "footprint.py"
+BYTECODE_CACHE = Path(tempfile.gettempdir()) / "tune-pycache"
 MB = 1024 * 1024
 # Over the local estimate: Lambda's runtime client, payloads larger than the ones
 # measured, and heap fragmentation over thousands of warm invocations.
@@ -127,12 +129,25 @@ def suggest(peak: int, slowest_cpu_ms: float, timeout_s: int) -> Suggestion:
 
 
 def start_import_alone() -> subprocess.Popen[str]:
-    """Import the handler alone in a child process, with the environment set now (the function's)."""
+    """Import the handler alone in a child process, with the environment set now (the function's).
+
+    With bytecode, as the deployed package has it (`make build` compiles it): compiling every
+    module instead costs about 4x the CPU and a few MB more at the peak. It is cached in a
+    directory of its own, whatever PYTHONDONTWRITEBYTECODE says for the rest.
+    """
+    environment = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
     return subprocess.Popen(  # noqa: S603 - our own script, run by the same interpreter
-        [sys.executable, str(FOOTPRINT_SCRIPT), str(SOURCE_ROOT), HANDLER_MODULE],
+        [
+            sys.executable,
+            "-X",
+            f"pycache_prefix={BYTECODE_CACHE}",
+            str(FOOTPRINT_SCRIPT),
+            str(SOURCE_ROOT),
+            HANDLER_MODULE,
+        ],
         stdout=subprocess.PIPE,
         text=True,
-        env=dict(os.environ),
+        env=environment,
     )
 
 
