@@ -253,6 +253,10 @@ def sample_event_files() -> list[Path]:
     return sorted(SAMPLE_EVENTS.glob("*.json"))
 
 
+def percent(share: float) -> str:
+    return f"{share * 100:.0f}%"
+
+
 def _mb(size: int) -> str:
     return f"{size / MB:.1f} MB"
 
@@ -281,19 +285,19 @@ def report(footprint: Footprint, memory_size: int, timeout_s: int) -> str:
         "  Lambda's runtime client: compare with Max Memory Used in the REPORT lines of a deployed stage.",
         "",
         f"Suggested MemorySize: {suggestion.memory_mb} MB",
-        f"  memory: {_mb(footprint.peak)} + {HEADROOM:.0%} headroom -> {suggestion.for_memory_mb} MB",
+        f"  memory: {_mb(footprint.peak)} + {percent(HEADROOM)} headroom -> {suggestion.for_memory_mb} MB",
         f"  CPU: Lambda allocates CPU in proportion to memory, one vCPU at {ONE_VCPU_MB:,} MB. The slowest",
         f"  invocation ({_shown(slowest.event_file)} #{slowest.number}) took {slowest.cpu_ms:.1f} ms CPU on a full "
         f"core here, about {slowest.cpu_ms / cpu_share(suggestion.memory_mb):.0f} ms at {suggestion.memory_mb} MB",
         f"  and {slowest.cpu_ms / cpu_share(memory_size):.0f} ms at {memory_size} MB. Staying under "
-        f"{DURATION_ALARM_SHARE:.0%} of the {timeout_s} s timeout takes {suggestion.for_cpu_mb} MB of CPU share.",
+        f"{percent(DURATION_ALARM_SHARE)} of the {timeout_s} s timeout takes {suggestion.for_cpu_mb} MB of CPU share.",
         f"  Lambda's minimum is {LAMBDA_MIN_MB} MB.",
         "",
     ]
     if memory_size >= suggestion.for_memory_mb:
         verdict = f"{memory_size / (footprint.peak / MB):.1f} times the estimated peak: enough memory"
     else:
-        verdict = f"is below the estimated peak plus {HEADROOM:.0%} headroom: raise it"
+        verdict = f"is below the estimated peak plus {percent(HEADROOM)} headroom: raise it"
     lines += [
         f"Current MemorySize (template.yaml): {memory_size} MB, {verdict}.",
         "Below one vCPU, more memory buys proportionally more CPU, so a CPU-bound invocation costs about",

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tune import HEADROOM, MB, SAMPLE_EVENTS, measure, memory_for, read_events, sample_event_files
+from tune import HEADROOM, MB, SAMPLE_EVENTS, measure, memory_for, percent, read_events, sample_event_files
 
 
 def test_memory_size_holds_the_sample_events_peak_with_headroom(
@@ -23,5 +23,5 @@ def test_memory_size_holds_the_sample_events_peak_with_headroom(
     needed = memory_for(footprint.peak)
     assert function["MemorySize"] >= needed, (
         f"MemorySize {function['MemorySize']} MB is below the sample events' estimated peak of "
-        f"{footprint.peak / MB:.1f} MB plus {HEADROOM:.0%} headroom ({needed} MB): run `make tune`"
+        f"{footprint.peak / MB:.1f} MB plus {percent(HEADROOM)} headroom ({needed} MB): run `make tune`"
     )
