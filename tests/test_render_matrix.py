@@ -267,7 +267,12 @@ def test_every_tuned_alarm_setting_is_unique_with_its_context(service: Service) 
 
 
 # Modules only some sources need, and which sources render them.
-SOURCE_MODULES = {"http_errors.py": {"api"}, "http_request.py": {"api"}, "dead_letters.py": {"sqs"}}
+SOURCE_MODULES = {
+    "http_errors.py": {"api"},
+    "http_request.py": {"api"},
+    "dead_letters.py": {"sqs"},
+    "sqs_batch.py": {"sqs"},
+}
 
 
 def test_source_modules_exist_only_for_the_sources_that_use_them(service: Service) -> None:
