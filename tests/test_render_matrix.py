@@ -274,6 +274,7 @@ SOURCE_MODULES = {
     "http_errors.py": {"api"},
     "http_request.py": {"api"},
     "dead_letters.py": {"sqs"},
+    "sqs_batch.py": {"sqs"},
 }
 
 
