@@ -7,6 +7,8 @@ owner edits it, and local runs name resources exactly as a deploy would.
 
 from __future__ import annotations
 
+import copy
+import functools
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,14 +16,21 @@ from typing import Any, cast
 
 import yaml
 
+# libyaml's parser reads this template in a tenth of the pure-Python one's time, and
+# every test that emulates the service reads it; PyYAML's wheels ship it.
+try:
+    from yaml import CSafeLoader as _SafeLoader
+except ImportError:  # a PyYAML built without libyaml
+    from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
+
 TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "template.yaml"
 
 
-class _CloudFormationLoader(yaml.SafeLoader):
+class _CloudFormationLoader(_SafeLoader):
     """SafeLoader that knows CloudFormation's short-form tags."""
 
 
-def _short_form(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+def _short_form(loader: yaml.constructor.SafeConstructor, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
     if isinstance(node, yaml.ScalarNode):
         value: Any = loader.construct_scalar(node)
     elif isinstance(node, yaml.SequenceNode):
@@ -39,6 +48,13 @@ _CloudFormationLoader.add_multi_constructor("!", _short_form)
 
 
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    """The template as it is on disk now; each caller gets its own copy to change."""
+    # A copy costs a tenth of a parse, and a test run reads the file once per test.
+    return copy.deepcopy(_parse(path, path.stat().st_mtime_ns))
+
+
+@functools.cache
+def _parse(path: Path, modified_ns: int) -> dict[str, Any]:
     with path.open(encoding="utf-8") as stream:
         return cast(dict[str, Any], yaml.load(stream, Loader=_CloudFormationLoader))  # noqa: S506 - SafeLoader subclass
 
