@@ -215,20 +215,27 @@ def measure(event_files: dict[Path, list[Any]], *, timed: bool = True) -> Footpr
     """
     child = None
     invocations = []
-    for event_file, events in event_files.items():
-        with fresh_handler() as handler:
-            if not _imported and child is None:
-                child = start_import_alone()
-            # The traced run goes first and pays the first call's lazy loading, as a cold start does.
-            traced = run(handler, events, traced=True)
-        if timed:
+    try:
+        for event_file, events in event_files.items():
             with fresh_handler() as handler:
-                first = run(handler, events, traced=False)
-        else:
-            first = traced
-        for number, (timed_run, traced_run) in enumerate(zip(first, traced, strict=True), 1):
-            rss_added = max(timed_run[2], traced_run[2])
-            invocations.append(Invocation(event_file, number, timed_run[0], timed_run[1], rss_added, traced_run[3]))
+                if not _imported and child is None:
+                    child = start_import_alone()
+                # The traced run goes first and pays the first call's lazy loading, as a cold start does.
+                traced = run(handler, events, traced=True)
+            if timed:
+                with fresh_handler() as handler:
+                    first = run(handler, events, traced=False)
+            else:
+                first = traced
+            for number, (timed_run, traced_run) in enumerate(zip(first, traced, strict=True), 1):
+                rss_added = max(timed_run[2], traced_run[2])
+                invocations.append(Invocation(event_file, number, timed_run[0], timed_run[1], rss_added, traced_run[3]))
+    except BaseException:
+        # The handler raised: its traceback is the one to read, not the child's broken pipe.
+        if child is not None:
+            child.kill()
+            child.communicate()
+        raise
     if child is not None:
         _imported.append(import_footprint(child))
     return Footprint(_imported[0], invocations)
