@@ -12,6 +12,9 @@ import pytest
 from judges import REPO_ROOT
 from once import run_dir
 
+# The cost table at the end of every run; pytester tests it.
+pytest_plugins = ["cost_summary", "pytester"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     # pytest-copie renders --template, "." by default: pin it to this repository

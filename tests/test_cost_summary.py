@@ -1,0 +1,96 @@
+"""The cost table printed at the end of a run (cost_summary.py), through xdist as run.sh runs it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+
+# A miniature matrix under the real module name, so the plugin files it as combinations:
+# a render that sleeps (wall, no CPU), a venv shared by both, and gates that burn CPU in
+# a child process, as the real gates run their tools.
+MINIATURE = """
+import subprocess
+import sys
+import time
+
+import pytest
+
+from once import once, timed
+
+BURN = "import time\\nend = time.process_time() + {seconds}\\nwhile time.process_time() < end: pass"
+
+
+def burn(seconds):
+    subprocess.run([sys.executable, "-c", BURN.format(seconds=seconds)], check=True)
+
+
+@pytest.fixture(scope="session")
+def shared(tmp_path_factory, worker_id):
+    base = tmp_path_factory.getbasetemp()
+    return base if worker_id == "master" else base.parent
+
+
+@pytest.fixture(params=["sqs-none", "api-none"])
+def service(request, shared):
+    once(shared, f"render-{request.param}", lambda _: time.sleep(1.5) or {})
+    once(shared, "venv-service-test", lambda _: burn(0.2) or {})
+    return request.param
+
+
+def test_ruff_finds_nothing(service):
+    burn(0.3)
+
+
+def test_mypy_strict_passes_as_make_typecheck_runs_it(service):
+    pass
+
+
+def test_no_template_syntax_left_in_output(service):
+    with timed("history-gate-mypy-0123"):  # a gate shared by identical trees stays the test's own
+        burn(0.2)
+"""
+
+
+def cells(output: list[str], row: str) -> dict[str, float]:
+    [header] = [line for line in output if line.split() and line.split()[:2] == ["build", "ruff"]]
+    [values] = [line for line in output if line.startswith(f"{row} ")]
+    # Right-aligned columns: a value ends where its header ends.
+    ends = {name: header.index(name) + len(name) for name in header.split()}
+    found = {}
+    for name, end in ends.items():
+        start = max((e for e in ends.values() if e < end), default=len(row))
+        text = values[start:end].strip()
+        if text:
+            found[name] = float(text)
+    return found
+
+
+@pytest.mark.parametrize("workers", ["0", "1"], ids=["one process", "xdist"])
+def test_summary_puts_each_gate_and_build_in_its_combinations_row(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: str
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(TESTS_DIR))
+    pytester.makepyfile(test_render_matrix=MINIATURE)
+    pytester.makeini("[pytest]\n")
+    result = pytester.runpytest_subprocess("-p", "cost_summary", "-p", "xdist", "-n", workers)
+    result.assert_outcomes(passed=6)
+    output = result.outlines
+    assert any("cost per combination and gate" in line for line in output), output
+
+    for combination in ("sqs-none", "api-none"):
+        row = cells(output, combination)
+        # The render slept: its wall seconds are the build's, not those of the test that waited for it.
+        assert row["build"] >= 1.5, row
+        assert row["ruff"] < 1.5, row
+        # The gate's CPU is its child process's, summed with the other gates into the row's CPU.
+        assert row["cpu"] >= 0.5, row
+        assert row["cpu"] < row["wall"], "sleeping is wall time, not CPU"
+        assert row["checks"] >= 0.2, "a gate shared by identical trees counts where it ran"
+        assert set(row) == {"build", "ruff", "mypy", "checks", "wall", "cpu"}
+    total = cells(output, "total wall")
+    assert total["build"] >= 3.0
+    [shared] = [line for line in output if line.startswith("shared builds")]
+    assert "venv-service-test" in shared and "render-" not in shared, shared
