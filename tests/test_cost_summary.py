@@ -35,7 +35,7 @@ def shared(tmp_path_factory, worker_id):
 
 @pytest.fixture(params=["sqs-none", "api-none"])
 def service(request, shared):
-    once(shared, f"render-{request.param}", lambda _: time.sleep(1.5) or {})
+    once(shared, f"render-{request.param}", lambda _: time.sleep(3) or {})
     once(shared, "venv-service-test", lambda _: burn(0.2) or {})
     return request.param
 
@@ -83,14 +83,14 @@ def test_summary_puts_each_gate_and_build_in_its_combinations_row(
     for combination in ("sqs-none", "api-none"):
         row = cells(output, combination)
         # The render slept: its wall seconds are the build's, not those of the test that waited for it.
-        assert row["build"] >= 1.5, row
-        assert row["ruff"] < 1.5, row
+        assert row["build"] >= 3, row
+        assert row["ruff"] < row["build"], row
         # The gate's CPU is its child process's, summed with the other gates into the row's CPU.
         assert row["cpu"] >= 0.5, row
         assert row["cpu"] < row["wall"], "sleeping is wall time, not CPU"
         assert row["checks"] >= 0.2, "a gate shared by identical trees counts where it ran"
         assert set(row) == {"build", "ruff", "mypy", "checks", "wall", "cpu"}
     total = cells(output, "total wall")
-    assert total["build"] >= 3.0
+    assert total["build"] >= 6
     [shared] = [line for line in output if line.startswith("shared builds")]
     assert "venv-service-test" in shared and "render-" not in shared, shared
