@@ -42,8 +42,10 @@ COLUMNS = [BUILD, *dict.fromkeys(GATES.values()), CHECKS]
 PER_COMBINATION = {"test_render_matrix.py": "", "test_update_history.py": "update "}
 NODE = re.compile(r"^(?:.*/)?(?P<module>[^/:]+\.py)::(?P<test>[^\[]+)(?:\[(?P<param>.+)\])?$")
 RENDER_BUILD = re.compile(r"^render-(?P<combination>.+)$")
-# history-<baseline>-<combination>; history-gate-* are gates run once per identical tree.
+# history-<baseline>-<combination>.
 SCENARIO_BUILD = re.compile(r"^history-(?P<scenario>v\d[^-]*-.+)$")
+# Gates run once for all the rows whose files they read are the same: the test's own time.
+SHARED_GATE = re.compile(r"^(history-)?gate-")
 
 
 COMBINATION, SCENARIO, MODULE = range(3)  # the row kinds, in the table's order
@@ -94,7 +96,7 @@ class Ledger:
     def record(self, nodeid: str, wall: float, cpu: float, builds: list[tuple[str, float, float]]) -> None:
         kind, row, column = place(nodeid)
         for key, build_wall, build_cpu in builds:
-            if key.startswith("history-gate-"):  # the gate itself, run once for the scenarios with this tree
+            if SHARED_GATE.match(key):  # the gate itself, run once for every row with the same files
                 continue
             wall, cpu = wall - build_wall, cpu - build_cpu
             if (owner := build_row(key)) is not None:

@@ -24,6 +24,7 @@ from judges import REPO_ROOT, clean_env
 from once import locked, timed
 
 VENVS_DIR = REPO_ROOT / ".venvs"
+TOOL_CACHES = VENVS_DIR / "tool-caches"
 
 
 def find_python(version: str) -> Path:
@@ -138,12 +139,16 @@ def service_tool_env(venv: Path, cache_key: str) -> dict[str, str]:
     venv, for at most 0.5 s saved per combination), and __pycache__ in the
     project would break the update tests' tree comparisons.
     """
-    caches = VENVS_DIR / "tool-caches" / cache_key
     return clean_env(
         {
             "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
             "VIRTUAL_ENV": str(venv),
-            "RUFF_CACHE_DIR": str(caches / "ruff"),
-            "MYPY_CACHE_DIR": str(caches / "mypy"),
+            "RUFF_CACHE_DIR": str(tool_cache(cache_key, "ruff")),
+            "MYPY_CACHE_DIR": str(tool_cache(cache_key, "mypy")),
         }
     )
+
+
+def tool_cache(cache_key: str, tool: str) -> Path:
+    """Where `tool` (ruff, mypy) keeps its cache for the combination `cache_key`."""
+    return TOOL_CACHES / cache_key / tool

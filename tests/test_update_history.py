@@ -31,7 +31,7 @@ import judges
 from once import once
 from service_env import uv_executable
 from template_repo import answers, commit_all, conflicted_files, copier, git, history_repo, project_files
-from test_render_matrix import MATRIX, Combination, Service, make_command, run_tool
+from test_render_matrix import MATRIX, Combination, Service, make_command, run_tool, seed_mypy_cache
 
 BASELINES_FILE = Path(__file__).with_name("baselines.txt")
 AFTER_UPDATE_MESSAGE = "After update: "  # hooks/post_update.py, once per update
@@ -411,7 +411,11 @@ def test_updated_service_passes_ruff(shared: Path, updated: Updated) -> None:
 
 
 def test_updated_service_passes_mypy_strict(shared: Path, updated: Updated) -> None:
-    gate(shared, updated, "mypy", "-m", "mypy", *make_command(updated.project, "typecheck", "mypy"))
+    arguments = make_command(updated.project, "typecheck", "mypy")
+    seed_mypy_cache(
+        shared, Service(updated.scenario.combination.id, updated.project, updated.service.answers), arguments
+    )
+    gate(shared, updated, "mypy", "-m", "mypy", *arguments)
 
 
 def test_updated_service_passes_its_own_tests(shared: Path, updated: Updated) -> None:
