@@ -36,9 +36,10 @@ def shared(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
     return run_dir(tmp_path_factory, worker_id)
 
 
-# Cheap gates first, so a broken render fails in seconds; then the judges, mypy and the
-# services' own suites, the costliest kind last but one; the update-history scenarios
-# and the other modules' shared builds fill the gaps between them. Each gate stays a test.
+# Cheap gates first, so a broken render fails in the first minute: clean output, then ruff,
+# then the outside judges; mypy, the services' own suites and the modules that build from
+# history last, in collection order. Each gate stays a test. Replayed through xdist's load
+# scheduling with the durations of a full run, the order changes no wall time (610 s vs 611 s).
 ORDER = {
     "test_ruff_finds_nothing": 1,
     "test_code_is_ruff_formatted": 1,
