@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -94,3 +96,25 @@ def test_summary_puts_each_gate_and_build_in_its_combinations_row(
     assert total["build"] >= 6
     [shared] = [line for line in output if line.startswith("shared builds")]
     assert "venv-service-test" in shared and "render-" not in shared, shared
+
+
+def test_cheap_gates_are_collected_before_mypy_and_the_services_suites() -> None:
+    """A broken render fails on ruff or a judge in the first minute, not after every suite ran."""
+    collected = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:xdist", "tests/test_render_matrix.py"],
+        cwd=TESTS_DIR.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    gates = [line.split("::")[1].split("[")[0] for line in collected if "::" in line]
+
+    def span(test: str) -> tuple[int, int]:
+        at = [i for i, name in enumerate(gates) if name == test]
+        return at[0], at[-1]
+
+    cheap = ["test_no_template_syntax_left_in_output", "test_ruff_finds_nothing", "test_code_is_ruff_formatted"]
+    judges = ["test_cfn_lint_accepts_templates", "test_checkov_finds_nothing", "test_actionlint_accepts_workflows"]
+    costly = ["test_mypy_strict_passes_as_make_typecheck_runs_it", "test_generated_test_suite_passes"]
+    assert max(span(t)[1] for t in cheap) < min(span(t)[0] for t in judges), gates
+    assert max(span(t)[1] for t in judges) < min(span(t)[0] for t in costly), gates
