@@ -48,6 +48,8 @@ SCENARIO_BUILD = re.compile(r"^history-(?P<scenario>v\d[^-]*-.+)$")
 SHARED_GATE = re.compile(r"^(history-)?gate-")
 
 
+# Shared builds of one kind, listed as one entry with their count.
+SHARED_KINDS = [("venv-", "venvs"), ("mypy-seed-", "mypy seeds"), ("history-fresh-", "today's renders (update oracle)")]
 COMBINATION, SCENARIO, MODULE = range(3)  # the row kinds, in the table's order
 
 
@@ -130,7 +132,14 @@ class Ledger:
         lines.append(line("total wall", [*(f"{per_column[c].wall:.1f}" for c in columns), f"{wall:.1f}", ""]))
         lines.append(line("total cpu", [*(f"{per_column[c].cpu:.1f}" for c in columns), "", f"{cpu:.1f}"]))
         if self.shared:
-            builds = ", ".join(f"{key} {cost.wall:.1f} ({cost.cpu:.1f})" for key, cost in sorted(self.shared.items()))
+            kinds: defaultdict[str, list[Cost]] = defaultdict(list)
+            for key, cost in self.shared.items():
+                kinds[next((kind for prefix, kind in SHARED_KINDS if key.startswith(prefix)), key)].append(cost)
+            builds = ", ".join(
+                f"{kind}{f' x{len(costs)}' if len(costs) > 1 else ''} "
+                f"{sum(c.wall for c in costs):.1f} ({sum(c.cpu for c in costs):.1f})"
+                for kind, costs in sorted(kinds.items())
+            )
             lines.append(f"shared builds, wall (cpu) s: {builds}")
         return lines
 

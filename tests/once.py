@@ -34,14 +34,27 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+_NESTED: list[list[float]] = []  # per open timed() block: wall and CPU of the builds inside it
+
+
 @contextlib.contextmanager
 def timed(key: str) -> Iterator[None]:
-    """Note the block's wall and CPU seconds in BUILDS as the build `key`."""
+    """Note the block's wall and CPU seconds in BUILDS as the build `key`.
+
+    A build done inside another (a venv inside a gate, today's render inside
+    an update scenario) is its own entry and left out of the outer one's.
+    """
     wall, cpu = time.perf_counter(), cpu_seconds()
+    _NESTED.append([0.0, 0.0])
     try:
         yield
     finally:
-        BUILDS.append((key, time.perf_counter() - wall, cpu_seconds() - cpu))
+        inner_wall, inner_cpu = _NESTED.pop()
+        wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
+        if _NESTED:
+            _NESTED[-1][0] += wall
+            _NESTED[-1][1] += cpu
+        BUILDS.append((key, wall - inner_wall, cpu - inner_cpu))
 
 
 @contextlib.contextmanager

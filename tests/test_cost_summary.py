@@ -11,8 +11,8 @@ import pytest
 TESTS_DIR = Path(__file__).resolve().parent
 
 # A miniature matrix under the real module name, so the plugin files it as combinations:
-# a render that sleeps (wall, no CPU), a venv shared by both, and gates that burn CPU in
-# a child process, as the real gates run their tools.
+# a render that sleeps (wall, no CPU), a venv shared by both and built inside the first
+# render, and gates that burn CPU in a child process, as the real gates run their tools.
 MINIATURE = """
 import subprocess
 import sys
@@ -35,10 +35,20 @@ def shared(tmp_path_factory, worker_id):
     return base if worker_id == "master" else base.parent
 
 
+def venv(shared):
+    return once(shared, "venv-service-test", lambda _: burn(0.2) or {})
+
+
+def render(shared):
+    venv(shared)  # built inside the first render: its seconds are the venv's, not the render's
+    time.sleep(3)
+    return {}
+
+
 @pytest.fixture(params=["sqs-none", "api-none"])
 def service(request, shared):
-    once(shared, f"render-{request.param}", lambda _: time.sleep(3) or {})
-    once(shared, "venv-service-test", lambda _: burn(0.2) or {})
+    once(shared, f"render-{request.param}", lambda _: render(shared))
+    venv(shared)
     return request.param
 
 
@@ -92,10 +102,10 @@ def test_summary_puts_each_gate_and_build_in_its_combinations_row(
         assert row["cpu"] < row["wall"], "sleeping is wall time, not CPU"
         assert row["checks"] >= 0.2, "a gate shared by identical trees counts where it ran"
         assert set(row) == {"build", "ruff", "mypy", "checks", "wall", "cpu"}
-    total = cells(output, "total wall")
-    assert total["build"] >= 6
+    assert cells(output, "total wall")["build"] >= 6
+    assert cells(output, "total cpu")["build"] < 0.15, "the venv's CPU was charged to the render it ran in"
     [shared] = [line for line in output if line.startswith("shared builds")]
-    assert "venv-service-test" in shared and "render-" not in shared, shared
+    assert shared.startswith("shared builds, wall (cpu) s: venvs ") and "render" not in shared, shared
 
 
 def test_cheap_gates_are_collected_before_mypy_and_the_services_suites() -> None:
