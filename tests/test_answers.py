@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pytest
+import yaml
 
 # (answers, the question the refusal must name, what it must say is allowed)
 REFUSED = [
@@ -99,3 +101,20 @@ def test_snapstart_is_accepted_on_every_runtime_and_architecture_aws_supports(
 
     assert result.exit_code == 0, result.exception
     assert "ApplyOn: PublishedVersions" in (result.project_dir / "template.yaml").read_text()
+
+
+def cold_start_validator() -> str:
+    questions = yaml.safe_load((Path(__file__).resolve().parent.parent / "copier.yml").read_text(encoding="utf-8"))
+    return str(questions["cold_start"]["validator"])
+
+
+@pytest.mark.parametrize(
+    ("python_version", "refused"), [("3.11", True), ("3.12", False), ("3.13", False), ("3.14", False), ("3.20", False)]
+)
+def test_snapstart_refuses_runtimes_older_than_3_12_and_no_later_one(python_version: str, refused: bool) -> None:
+    """A runtime added to python_version's choices later is compared as a version, not looked up in a list."""
+    answers = {"cold_start": "snapstart", "python_version": python_version, "aws_region": "us-east-1"}
+    message = jinja2.Environment().from_string(cold_start_validator()).render(answers).strip()
+    assert bool(message) == refused, message
+    if refused:
+        assert "python_version 3.12 or later" in message

@@ -469,11 +469,33 @@ def representative_resource(stack: Stack, kind: str, permission: str) -> str | N
         return f"arn:aws:billing::{ACCOUNT}:billingview/primary"
     if permission == "iam:CreateServiceLinkedRole":
         return AUTO_SCALING_SERVICE_LINKED_ROLE
+    if kind.startswith("AWS::ApplicationAutoScaling::") and permission == "cloudwatch:GetMetricData":
+        return "*"  # takes no resource ARN
+    if kind.startswith("AWS::ApplicationAutoScaling::") and permission.startswith("cloudwatch:"):
+        return target_tracking_alarm(stack)
     if kind == "AWS::ApplicationAutoScaling::ScalableTarget" and not permission.startswith(
-        ("application-autoscaling:Describe", "cloudwatch:", "lambda:", "iam:")
+        ("application-autoscaling:Describe", "lambda:", "iam:")
     ):
         return stack.arn("application-autoscaling", "scalable-target/0ec9a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6")
     return None
+
+
+# Application Auto Scaling names a target tracking policy's alarms after the target's resource id
+# (function:<name>:<alias>) and checks that the caller may manage them itself (Application Auto
+# Scaling user guide, "Permissions validation for Application Auto Scaling API calls on target resources").
+def target_tracking_alarm(stack: Stack, high: bool = True) -> str:
+    side = "AlarmHigh" if high else "AlarmLow"
+    return stack.arn(
+        "cloudwatch", f"alarm:TargetTracking-function:{stack.name}:live-{side}-0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
+    )
+
+
+SCALING_WRITES = (
+    "application-autoscaling:DeleteScalingPolicy",
+    "application-autoscaling:DeregisterScalableTarget",
+    "application-autoscaling:PutScalingPolicy",
+    "application-autoscaling:RegisterScalableTarget",
+)
 
 
 def test_the_execution_role_grants_what_each_resource_handler_calls(service: Service) -> None:
@@ -522,9 +544,51 @@ def test_only_provisioned_concurrency_may_create_a_service_linked_role_and_only_
         for statement in scaling:
             own_account = f"arn:aws:application-autoscaling:{stage.stack.region}:{ACCOUNT}:scalable-target/*"
             assert statement.resources == (own_account,), f"{statement.sid} registers targets on {statement.resources}"
+        # Target ids are generated: the condition keys these actions take keep them to Lambda's
+        # provisioned concurrency (Service Authorization Reference, Application Auto Scaling).
+        for action in SCALING_WRITES:
+            granting = stage.execution.allowing(action)
+            assert granting, f"{stage.execution.name} may not {action}"
+            for statement in granting:
+                assert statement.value("StringEquals", "application-autoscaling:service-namespace") == ["lambda"], (
+                    f"{statement.sid} lets {action} reach another service's scalable targets"
+                )
+                assert statement.value("StringEquals", "application-autoscaling:scalable-dimension") == [
+                    "lambda:function:ProvisionedConcurrency"
+                ], f"{statement.sid} lets {action} scale something other than provisioned concurrency"
         # The stack's own roles never scale anything: the service-linked role does.
         assert not stage.boundary.allowing("application-autoscaling:RegisterScalableTarget")
         assert not stage.boundary.allowing("lambda:PutProvisionedConcurrencyConfig")
+
+
+def test_the_execution_role_manages_the_target_tracking_alarms_of_its_own_alias_only(service: Service) -> None:
+    actions = ("cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms")
+    for stage in bootstraps(service):
+        if service.answers.get("cold_start") != "provisioned":
+            for action in actions:
+                assert not stage.execution.allowing(action, target_tracking_alarm(stage.stack)), "no auto scaling here"
+            continue
+        for action in actions:
+            for alarm in (target_tracking_alarm(stage.stack), target_tracking_alarm(stage.stack, high=False)):
+                assert stage.execution.allowing(action, alarm), f"{stage.execution.name} may not {action} {alarm}"
+        other_stage = Stack(
+            stage.stack.service, "prod" if stage.stack.stage == "staging" else "staging", stage.stack.region
+        )
+        for alarm in (
+            target_tracking_alarm(other_stage),
+            target_tracking_alarm(Stack("other", stage.stack.stage, stage.stack.region)),
+        ):
+            for action in actions:
+                assert not stage.execution.allowing(action, alarm), f"{stage.execution.name} may {action} {alarm}"
+        # Exactly the three calls on those alarms: no cloudwatch:* on names Application Auto Scaling chooses.
+        [statement] = [
+            s
+            for s in stage.execution.statements
+            if s.effect == "Allow"
+            and any(s.covers_action(action) for action in actions)
+            and s.covers_resource(target_tracking_alarm(stage.stack))
+        ]
+        assert sorted(statement.actions) == sorted(actions), statement.actions
 
 
 def test_the_boundary_reaches_no_database_or_network_interface_no_combination_uses(service: Service) -> None:
