@@ -72,7 +72,7 @@ def sam_build(service: Service, directory: Path) -> dict[str, Any]:
         command = ["make", "build", f"UV={uv_executable()}"]
     else:
         command = [judges.SAM, "build"]
-    judges.assert_passes(judges.run(command, directory, env, timeout=900), " ".join(command[:2]))
+    judges.assert_passes(judges.run(command, directory, env, timeout=900), " ".join(map(str, command[:2])))
     return {"build_dir": str(directory / ".aws-sam" / "build")}
 
 
