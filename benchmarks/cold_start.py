@@ -636,8 +636,8 @@ def measure_init(python: Path, variants: list[Variant], runs: int, seed: int) ->
             log(f"init: round {round_number}/{runs}")
 
 
-def callgrind_instructions(python: Path, variant: Variant) -> int:
-    """Instructions executed by the whole process (start-up + import): exact, unlike wall time."""
+def callgrind_instructions(python: Path, variant: Variant, code: str | None = None) -> int:
+    """Instructions executed by the whole process (start-up + import, or `code`): exact, unlike wall time."""
     result = subprocess.run(
         [
             "valgrind",
@@ -647,7 +647,7 @@ def callgrind_instructions(python: Path, variant: Variant) -> int:
             str(python),
             *CHILD_FLAGS,
             "-c",
-            f"import {variant.module}",
+            code if code is not None else f"import {variant.module}",
         ],
         capture_output=True,
         text=True,
@@ -722,27 +722,7 @@ def measure_restore_path(
         f" {median(seconds) * 1e6:.0f} us median (p90 {p90(seconds) * 1e6:.0f} us, {runs} fresh processes)"
     )
     if callgrind:
-        counts = []
-        for run_hooks in (False, True):
-            result = subprocess.run(
-                [
-                    "valgrind",
-                    "--tool=callgrind",
-                    "--callgrind-out-file=/dev/null",
-                    "--dump-instr=no",
-                    str(child_python),
-                    *CHILD_FLAGS,
-                    "-c",
-                    code(run_hooks),
-                ],
-                capture_output=True,
-                text=True,
-                env=variant.child_environment(),
-            )
-            match = re.search(r"Collected\s*:\s*(\d+)", result.stderr)
-            if result.returncode != 0 or not match:
-                raise RuntimeError(f"callgrind failed for {variant.name}:\n{result.stderr[-2000:]}")
-            counts.append(int(match.group(1)))
+        counts = [callgrind_instructions(child_python, variant, code(run_hooks)) for run_hooks in (False, True)]
         line += f", {counts[1] - counts[0]:,} instructions (of {counts[0] / 1e6:,.0f} M for the init before them)"
     print(line + ". Lambda adds its own snapshot restore and runtime load (Restore Duration), not measurable here.")
 
