@@ -46,7 +46,7 @@ from typing import Any
 from cfn_template import load_template, the_function
 from emulated_aws import LocalContext, emulated_service
 from footprint import current_rss, peak_rss, reset_peak_rss
-from invoke import HANDLER_MODULE, SOURCE_ROOT
+from invoke import HANDLER_MODULE, SOURCE_ROOT, read_event_file
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_EVENTS = ROOT / "events"
@@ -245,11 +245,7 @@ def read_events(paths: Sequence[Path]) -> dict[Path, list[Any]]:
     """Each file's events, as `make invoke` reads them; OSError or ValueError names the file."""
     event_files = {}
     for path in paths:
-        try:
-            loaded: Any = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            raise ValueError(f"cannot read {path}: {error}") from error
-        events = loaded if isinstance(loaded, list) else [loaded]
+        events, _ = read_event_file(path)
         if not events:
             raise ValueError(f"cannot read {path}: it holds an empty list, no event to measure")
         event_files[path] = events
