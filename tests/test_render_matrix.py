@@ -321,30 +321,20 @@ def test_every_tuned_alarm_setting_is_unique_with_its_context(service: Service) 
     assert not ambiguous, f"settings copier update could merge into the wrong resource: {ambiguous}"
 
 
-# Modules only some sources need, and which sources render them.
-SOURCE_MODULES = {
-    "http_api.py": {"api"},
-    "http_errors.py": {"api"},
-    "http_request.py": {"api"},
-    "dead_letters.py": {"sqs"},
-    "sqs_batch.py": {"sqs"},
+# Modules only some answers need: the question, and the answers that render each one.
+# A question not asked of a combination (cold_start of a queue worker) counts as "none".
+OPTIONAL_MODULES = {
+    "http_api.py": ("event_source", {"api"}),
+    "http_errors.py": ("event_source", {"api"}),
+    "http_request.py": ("event_source", {"api"}),
+    "dead_letters.py": ("event_source", {"sqs"}),
+    "sqs_batch.py": ("event_source", {"sqs"}),
+    "restore_hooks.py": ("cold_start", {"snapstart"}),
 }
 
 
-def test_source_modules_exist_only_for_the_sources_that_use_them(service: Service) -> None:
+def test_optional_modules_exist_only_with_the_answers_that_use_them(service: Service) -> None:
     package = service.project / "src" / service.package
-    source = service.answers["event_source"]
-    for module, sources in SOURCE_MODULES.items():
-        assert (package / module).is_file() == (source in sources), f"event_source={source}: {module}"
-
-
-# Modules only one cold-start choice needs: the SnapStart runtime hooks.
-COLD_START_MODULES = {"restore_hooks.py": "snapstart"}
-
-
-def test_cold_start_modules_exist_only_with_their_choice(service: Service) -> None:
-    package = service.project / "src" / service.package
-    # Not asked of a queue worker: such a service has no cold_start answer at all.
-    cold_start = service.answers.get("cold_start", "none")
-    for module, choice in COLD_START_MODULES.items():
-        assert (package / module).is_file() == (cold_start == choice), f"cold_start={cold_start}: {module}"
+    for module, (question, answers) in OPTIONAL_MODULES.items():
+        answer = service.answers.get(question, "none")
+        assert (package / module).is_file() == (answer in answers), f"{question}={answer}: {module}"
