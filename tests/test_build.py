@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import judges
 import pytest
+
+import judges
 from cfn_template import load_template, resources_of_type
 from once import once
 from service_env import find_python, service_venv, uv_executable
@@ -66,12 +67,9 @@ def sam_build(service: Service, directory: Path) -> dict[str, Any]:
             "AWS_DEFAULT_REGION": str(service.answers["aws_region"]),
         }
     )
-    if service.id == MAKE_BUILT:
-        # As the owner and the pipeline run it: SAM through `uv tool run`, which puts its own
-        # environment (a python3.X without pip) first on PATH before the build target runs.
-        command = ["make", "build", f"UV={uv_executable()}"]
-    else:
-        command = [judges.SAM, "build"]
+    # make build runs SAM as the owner and the pipeline do, through `uv tool run`, which puts its
+    # own environment (a python3.X without pip) first on PATH before the build target runs.
+    command = ["make", "build", f"UV={uv_executable()}"] if service.id == MAKE_BUILT else [judges.SAM, "build"]
     judges.assert_passes(judges.run(command, directory, env, timeout=900), " ".join(map(str, command[:2])))
     return {"build_dir": str(directory / ".aws-sam" / "build")}
 
