@@ -330,6 +330,8 @@ OPTIONAL_MODULES = {
     "dead_letters.py": ("event_source", {"sqs"}),
     "sqs_batch.py": ("event_source", {"sqs"}),
     "restore_hooks.py": ("cold_start", {"snapstart"}),
+    "database.py": ("database", {"postgres"}),
+    "migrate.py": ("database", {"postgres"}),
 }
 
 
