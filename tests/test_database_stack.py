@@ -9,6 +9,7 @@ outputs that are exactly the service stack's database parameters.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -25,6 +26,7 @@ import pytest
 
 import judges
 from cfn_template import load_template
+from service_env import service_venv
 from test_bootstrap import ACCOUNT, Policy, Resolver, Stack, as_list, statements
 from test_render_matrix import Combination, Service
 from test_render_matrix import render as _render  # noqa: F401 - the render matrix's fixture, requested by name
@@ -334,6 +336,107 @@ def test_the_users_functions_statements_create_a_user_that_can_run_migrations(
             judges.assert_passes(postgres.psql("DROP TABLE orders", user, password, database), "the migration undone")
         refused = postgres.psql("SELECT 1", user, "first0password", database)
         assert refused.returncode != 0, "the password from before the rotation still logs in"
+    finally:
+        for sql in (
+            f"DROP DATABASE IF EXISTS {database}",
+            f"DROP ROLE IF EXISTS {user}",
+            f"DROP ROLE IF EXISTS {master}",
+        ):
+            postgres.psql(sql)
+
+
+# Runs in the service's own venv (boto3, moto): Secrets Manager emulated by moto, the Data API's
+# part played by the real server, which runs each statement as the master user.
+ROTATION_DRIVER = """
+import contextlib, http.server, io, json, os, subprocess, sys, threading
+import boto3
+from moto import mock_aws
+
+code, user, first, database, master, master_password, port = sys.argv[1:8]
+responses = []
+
+
+class CloudFormation(http.server.BaseHTTPRequestHandler):
+    def do_PUT(self):
+        responses.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+server = http.server.HTTPServer(("127.0.0.1", 0), CloudFormation)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+
+
+def as_master(sql):
+    login = {"PGHOST": "127.0.0.1", "PGPORT": port, "PGUSER": master, "PGDATABASE": database}
+    env = {**os.environ, **login, "PGPASSWORD": master_password}
+    command = [os.environ["PSQL"], "-X", "-v", "ON_ERROR_STOP=1", "-c", sql]
+    subprocess.run(command, env=env, check=True, capture_output=True)
+
+
+def refused(sql):
+    raise subprocess.CalledProcessError(1, ["psql", "-c", sql])
+
+
+with mock_aws():
+    secrets = boto3.client("secretsmanager")
+    arn = secrets.create_secret(Name="app-user", SecretString=json.dumps({"username": user, "password": first}))["ARN"]
+    os.environ.update(CLUSTER_ARN="arn:aws:rds:us-east-1:123456789012:cluster:c", ADMIN_SECRET_ARN="admin",
+                      APP_SECRET_ARN=arn, DATABASE_NAME=database)
+    namespace = {"__name__": "index"}
+    exec(compile(open(code).read(), "index.py", "exec"), namespace)
+    context = type("Context", (), {"log_group_name": "/aws/lambda/users"})()
+    stack = {"ResponseURL": f"http://127.0.0.1:{server.server_port}/", "StackId": "stack", "RequestId": "1",
+             "LogicalResourceId": "AppUser"}
+    logs = io.StringIO()
+    with contextlib.redirect_stdout(logs):
+        namespace["run"] = as_master
+        namespace["handler"]({**stack, "RequestType": "Create"}, context)
+        for step in ("createSecret", "setSecret", "testSecret", "finishSecret"):
+            namespace["handler"]({"SecretId": arn, "ClientRequestToken": "5" * 32, "Step": step}, context)
+        namespace["run"] = refused
+        namespace["handler"]({**stack, "RequestType": "Update"}, context)
+        namespace["handler"]({**stack, "RequestType": "Delete"}, context)
+    current = json.loads(secrets.get_secret_value(SecretId=arn, VersionStage="AWSCURRENT")["SecretString"])
+    print(json.dumps({"responses": responses, "current": current, "logs": logs.getvalue()}))
+"""
+
+
+def test_the_users_function_creates_the_user_then_rotates_its_password(
+    service: Service, postgres: Server, tmp_path: Path
+) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    master, database, user, first = f"dbadmin_{suffix}", f"orders_{suffix}", f"orders_app_{suffix}", "first0password"
+    for sql in (
+        f"CREATE ROLE {master} LOGIN CREATEROLE PASSWORD 'admin0password'",
+        f"CREATE DATABASE {database} OWNER {master}",
+    ):
+        judges.assert_passes(postgres.psql(sql), sql)
+    (tmp_path / "index.py").write_text(users_code(service), encoding="utf-8")
+    (tmp_path / "driver.py").write_text(ROTATION_DRIVER, encoding="utf-8")
+    venv = service_venv(service.project, str(service.answers["python_version"]))
+    fake_aws = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    env = judges.clean_env({**fake_aws, "PSQL": str(PG_BIN / "psql")})
+    arguments = [tmp_path / "index.py", user, first, database, master, "admin0password", postgres.port]
+    try:
+        result = judges.run([venv / "bin" / "python", tmp_path / "driver.py", *arguments], tmp_path, env)
+        judges.assert_passes(result, "the users function, driven as CloudFormation and Secrets Manager drive it")
+        outcome = json.loads(result.stdout)
+        statuses = [r["Status"] for r in outcome["responses"]]
+        assert statuses == ["SUCCESS", "FAILED", "SUCCESS"], statuses  # create, update refused, delete
+        rotated = outcome["current"]["password"]
+        assert outcome["current"]["username"] == user and rotated != first and rotated.isalnum() and len(rotated) == 32
+        assert postgres.psql("SELECT 1", user, rotated, database).returncode == 0, (
+            "the rotated password does not log in"
+        )
+        assert postgres.psql("SELECT 1", user, first, database).returncode != 0, "the first password still logs in"
+        # A failure is reported by its type only: a database error may quote the statement.
+        assert "CalledProcessError" in outcome["logs"] and rotated not in outcome["logs"] + json.dumps(
+            outcome["responses"]
+        )
     finally:
         for sql in (
             f"DROP DATABASE IF EXISTS {database}",
