@@ -232,6 +232,8 @@ def test_the_target_group_leaves_headroom_and_waits_for_the_application_user(ser
     pool = group["Properties"]["ConnectionPoolConfigurationInfo"]
     assert ref(pool["MaxConnectionsPercent"]) == "MaxConnectionsPercent"
     assert template["Parameters"]["MaxConnectionsPercent"]["Default"] < 100
+    # A paused writer resumes in about 15 s (AWS Database Blog, scaling to 0 ACUs); a borrow waits that out.
+    assert pool["ConnectionBorrowTimeout"] >= 15
     user_id, _ = only(template, "Custom::DatabaseUser")
     assert user_id in as_list(group.get("DependsOn", [])), "the proxy may check a login before the user exists"
 
