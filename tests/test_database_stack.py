@@ -137,6 +137,9 @@ def test_the_database_is_reachable_only_from_the_proxy_and_the_proxy_only_from_t
     for rule in of_type(template, "AWS::EC2::SecurityGroupIngress").values():
         ingress[ref(rule["Properties"]["GroupId"]) or ""].append(rule["Properties"])
     expected = {database_groups[0]: proxy_groups[0], proxy_groups[0]: function_group}
+    # And the database sends nothing out (a group without egress rules would allow all).
+    egress = template["Resources"][database_groups[0]]["Properties"]["SecurityGroupEgress"]
+    assert [rule["CidrIp"] for rule in egress] == ["127.0.0.1/32"], egress
     for group, rules in ingress.items():
         if group not in expected:
             assert not rules, f"{group} accepts connections: {rules}"
