@@ -323,6 +323,7 @@ def test_every_tuned_alarm_setting_is_unique_with_its_context(service: Service) 
 
 # Modules only some answers need: the question, and the answers that render each one.
 # A question not asked of a combination (cold_start of a queue worker) counts as "none".
+# A path with a slash is from the project's root, a bare name a module of the package.
 OPTIONAL_MODULES = {
     "http_api.py": ("event_source", {"api"}),
     "http_errors.py": ("event_source", {"api"}),
@@ -332,6 +333,8 @@ OPTIONAL_MODULES = {
     "restore_hooks.py": ("cold_start", {"snapstart"}),
     "database.py": ("database", {"postgres"}),
     "migrate.py": ("database", {"postgres"}),
+    "database/template.yaml": ("database", {"postgres"}),
+    "database/README.md": ("database", {"postgres"}),
 }
 
 
@@ -339,4 +342,5 @@ def test_optional_modules_exist_only_with_the_answers_that_use_them(service: Ser
     package = service.project / "src" / service.package
     for module, (question, answers) in OPTIONAL_MODULES.items():
         answer = service.answers.get(question, "none")
-        assert (package / module).is_file() == (answer in answers), f"{question}={answer}: {module}"
+        path = service.project / module if "/" in module else package / module
+        assert path.is_file() == (answer in answers), f"{question}={answer}: {module}"
