@@ -7,6 +7,10 @@ of the answer a healthy version gives. A function error, an unexpected answer or
 a failed invoke reports ``Failed``: CodeDeploy stops, the alias never moves, and
 CloudFormation rolls the stack back. The result is always reported, because an
 unreported hook holds the deployment until CodeDeploy gives up an hour later.
+
+Where the service has a schema (``MIGRATE_FUNCTION``, the migrate function's
+version published with this deployment), the hook applies its migrations first:
+a failed migration fails the deployment before any probe, and before any traffic.
 """
 
 from __future__ import annotations
@@ -33,6 +37,12 @@ lambda_client = boto3.client(
     config=Config(connect_timeout=5, read_timeout=PROBE_TIMEOUT_SECONDS, retries={"total_max_attempts": 1}),
 )
 codedeploy = boto3.client("codedeploy", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+# A migration may take minutes; it runs once, and a failed one is for a person to look at, not to repeat.
+MIGRATE_TIMEOUT_SECONDS = int(os.environ.get("MIGRATE_TIMEOUT_SECONDS", "300"))
+migrate_client = boto3.client(
+    "lambda",
+    config=Config(connect_timeout=5, read_timeout=MIGRATE_TIMEOUT_SECONDS + 10, retries={"total_max_attempts": 1}),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,12 +110,30 @@ def invoke_version(version_arn: str) -> Invoke:
     return invoke
 
 
+def migration_problems(migrate_version_arn: str) -> list[str]:
+    """Apply the schema migrations of the version being deployed; what went wrong, if anything."""
+    try:
+        response = migrate_client.invoke(
+            FunctionName=migrate_version_arn, InvocationType="RequestResponse", Payload=b"{}"
+        )
+    except Exception as error:
+        return [f"migrations: the migrate function could not be invoked: {error}"]
+    body = response["Payload"].read().decode("utf-8", errors="replace")
+    if response.get("FunctionError"):
+        return [f"migrations failed ({response['FunctionError']}): {body[:500]}"]
+    logger.info("Migrations applied by %s: %s", migrate_version_arn, body[:500])
+    return []
+
+
 def lambda_handler(event: dict[str, Any], context: object) -> None:
     version_arn = os.environ.get("NEW_VERSION", "")
-    if version_arn:
+    migrate_version_arn = os.environ.get("MIGRATE_FUNCTION", "")
+    problems = migration_problems(migrate_version_arn) if migrate_version_arn else []
+    # After a failed migration the new version would meet a schema it was not written for: no probe.
+    if not problems and version_arn:
         logger.info("Probing %s", version_arn)
         problems = problems_with(PROBES, invoke_version(version_arn))
-    else:
+    elif not problems:
         problems = ["NEW_VERSION is not set: there is no version to probe"]
     for problem in problems:
         logger.error("Probe failed: %s", problem)

@@ -26,6 +26,7 @@ from cfn_template import Resolver, resources_of_type
 from emulated_aws import LOCAL_ACCOUNT_ID, LOCAL_REGION, LOCAL_STACK_NAME, LocalContext
 
 NEW_VERSION = f"arn:aws:lambda:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:function:{LOCAL_STACK_NAME}:7"
+MIGRATE_VERSION = f"arn:aws:lambda:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:function:{LOCAL_STACK_NAME}-migrate:4"
 HOOK_EVENT = {"DeploymentId": "d-EXAMPLE11", "LifecycleEventHookExecutionId": "hook-execution-1"}
 
 
@@ -35,6 +36,7 @@ def hook(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", LOCAL_REGION)
     monkeypatch.setenv("NEW_VERSION", NEW_VERSION)
     monkeypatch.setenv("PROBE_TIMEOUT_SECONDS", "15")
+    monkeypatch.delenv("MIGRATE_FUNCTION", raising=False)
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(name, "testing")
     sys.modules.pop("pre_traffic", None)
@@ -65,6 +67,17 @@ def expect_report(stub: Stubber, status: str) -> None:
             "lifecycleEventHookExecutionId": HOOK_EVENT["LifecycleEventHookExecutionId"],
             "status": status,
         },
+    )
+
+
+def migrate_answers(stub: Stubber, payload: Any, function_error: str | None = None) -> None:
+    """Queue what Lambda's Invoke of the migrate function's version returns."""
+    body = json.dumps(payload).encode()
+    response: dict[str, Any] = {"StatusCode": 200, "Payload": StreamingBody(io.BytesIO(body), len(body))}
+    if function_error:
+        response["FunctionError"] = function_error
+    stub.add_response(
+        "invoke", response, {"FunctionName": MIGRATE_VERSION, "InvocationType": "RequestResponse", "Payload": b"{}"}
     )
 
 
@@ -144,3 +157,52 @@ def test_a_failed_probe_says_which_probe_and_what_came_back(hook: ModuleType) ->
     problems = hook.problems_with([probe], lambda _: hook.Answer(None, {"statusCode": 500}))
     assert problems
     assert all(problem.startswith(f"{probe.name}: answer.") for problem in problems)
+
+
+def test_migrations_are_applied_by_the_new_migrate_version_before_the_probes(
+    hook: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MIGRATE_FUNCTION", MIGRATE_VERSION)
+    with (
+        Stubber(hook.migrate_client) as migrate_stub,
+        Stubber(hook.lambda_client) as lambda_stub,
+        Stubber(hook.codedeploy) as codedeploy_stub,
+    ):
+        migrate_answers(migrate_stub, {"applied": ["0001_orders"]})
+        lambda_answers(lambda_stub, *[probe.expect for probe in hook.PROBES])
+        expect_report(codedeploy_stub, "Succeeded")
+        hook.lambda_handler(HOOK_EVENT, LocalContext())
+        migrate_stub.assert_no_pending_responses()
+        lambda_stub.assert_no_pending_responses()
+        codedeploy_stub.assert_no_pending_responses()
+
+
+def test_a_failed_migration_fails_the_deployment_before_any_probe(
+    hook: ModuleType, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("MIGRATE_FUNCTION", MIGRATE_VERSION)
+    failure = {"errorType": "MigrationError", "errorMessage": 'relation "orders" already exists'}
+    # No response queued for the probes: a probe after a failed migration fails the Stubber.
+    with (
+        Stubber(hook.migrate_client) as migrate_stub,
+        Stubber(hook.lambda_client) as lambda_stub,
+        Stubber(hook.codedeploy) as codedeploy_stub,
+    ):
+        migrate_answers(migrate_stub, failure, function_error="Unhandled")
+        expect_report(codedeploy_stub, "Failed")
+        hook.lambda_handler(HOOK_EVENT, LocalContext())
+        migrate_stub.assert_no_pending_responses()
+        lambda_stub.assert_no_pending_responses()
+        codedeploy_stub.assert_no_pending_responses()
+    assert "already exists" in caplog.text
+
+
+def test_a_migrate_function_that_cannot_be_invoked_fails_the_deployment(
+    hook: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MIGRATE_FUNCTION", MIGRATE_VERSION)
+    with Stubber(hook.migrate_client) as migrate_stub, Stubber(hook.codedeploy) as codedeploy_stub:
+        migrate_stub.add_client_error("invoke", "TooManyRequestsException", http_status_code=429)
+        expect_report(codedeploy_stub, "Failed")
+        hook.lambda_handler(HOOK_EVENT, LocalContext())
+        codedeploy_stub.assert_no_pending_responses()
