@@ -21,6 +21,7 @@ import pytest
 from pytest_copie.plugin import Copie
 
 import judges
+from cfn_template import load_template
 from once import locked, once
 from service_env import service_tool_env, service_venv, tool_cache
 
@@ -35,7 +36,7 @@ MATRIX = [
     *(
         Combination(f"{source}-{database}", {"event_source": source, "database": database})
         for source in ("sqs", "api")
-        for database in ("none", "dynamodb")
+        for database in ("none", "dynamodb", "postgres")
     ),
     Combination("sqs-dynamodb-py3.12", {"event_source": "sqs", "database": "dynamodb", "python_version": "3.12"}),
     Combination(
@@ -330,6 +331,8 @@ OPTIONAL_MODULES = {
     "dead_letters.py": ("event_source", {"sqs"}),
     "sqs_batch.py": ("event_source", {"sqs"}),
     "restore_hooks.py": ("cold_start", {"snapstart"}),
+    # A path with a folder is the project's, not the package's.
+    "tests/readiness/test_database.py": ("database", {"postgres"}),
 }
 
 
@@ -337,4 +340,38 @@ def test_optional_modules_exist_only_with_the_answers_that_use_them(service: Ser
     package = service.project / "src" / service.package
     for module, (question, answers) in OPTIONAL_MODULES.items():
         answer = service.answers.get(question, "none")
-        assert (package / module).is_file() == (answer in answers), f"{question}={answer}: {module}"
+        path = service.project / module if "/" in module else package / module
+        assert path.is_file() == (answer in answers), f"{question}={answer}: {module}"
+
+
+# The least-privilege bar's one exception to "name the resource": actions the Service
+# Authorization Reference lists with no resource type, which IAM accepts only on "*".
+ACTIONS_WITHOUT_A_RESOURCE = frozenset(
+    {"xray:PutTelemetryRecords", "xray:PutTraceSegments", "codedeploy:PutLifecycleEventHookExecutionStatus"}
+)
+# Lambda looks up a VPC function's network interfaces with its role, and DescribeNetworkInterfaces
+# works only on "*" (Lambda developer guide, "Configuring VPC access"). Only postgres services are
+# in a VPC; the other network-interface actions take the account's EC2 ARNs.
+VPC_ACTIONS_WITHOUT_A_RESOURCE = frozenset({"ec2:DescribeNetworkInterfaces"})
+
+
+def test_only_actions_without_a_resource_are_granted_on_every_resource(service: Service) -> None:
+    template = load_template(service.project / "template.yaml")
+    on_every_resource = {
+        (logical_id, action)
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::IAM::Role"
+        for policy in resource["Properties"].get("Policies", [])
+        for statement in policy["PolicyDocument"]["Statement"]
+        if statement["Effect"] == "Allow" and statement["Resource"] == "*"
+        for action in statement["Action"]
+    }
+    in_vpc = service.answers["database"] == "postgres"
+    allowed = ACTIONS_WITHOUT_A_RESOURCE | (VPC_ACTIONS_WITHOUT_A_RESOURCE if in_vpc else frozenset())
+    assert {action for _, action in on_every_resource} <= allowed, sorted(on_every_resource)
+    if in_vpc:
+        # Each role of a function in the VPC: the service's and its migrations'.
+        assert {logical_id for logical_id, action in on_every_resource if action in VPC_ACTIONS_WITHOUT_A_RESOURCE} == {
+            "FunctionRole",
+            "MigrateFunctionRole",
+        }
