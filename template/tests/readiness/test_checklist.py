@@ -24,6 +24,7 @@ TAGGABLE = {
     "AWS::SQS::Queue",
     "AWS::SNS::Topic",
     "AWS::KMS::Key",
+    "AWS::EC2::VPCEndpoint",
 }
 # CodeDeploy fills it with the version being deployed.
 NEW_VERSION = {"Fn::GetAtt": ["Function", "Version.Version"]}
