@@ -292,7 +292,7 @@ def test_no_runs_of_blank_lines_in_code_and_config(service: Service) -> None:
 def test_store_module_exists_only_with_a_database(service: Service) -> None:
     store = service.project / "src" / service.package / "store.py"
     assert (service.project / "src" / service.package / "handler.py").is_file()
-    assert store.is_file() == (service.answers["database"] == "dynamodb"), (
+    assert store.is_file() == (service.answers["database"] != "none"), (
         f"database={service.answers['database']} but store.py {'exists' if store.exists() else 'is missing'}"
     )
 
