@@ -324,6 +324,7 @@ def test_every_tuned_alarm_setting_is_unique_with_its_context(service: Service) 
 
 # Modules only some answers need: the question, and the answers that render each one.
 # A question not asked of a combination (cold_start of a queue worker) counts as "none".
+# A path with a slash is from the project's root, a bare name a module of the package.
 OPTIONAL_MODULES = {
     "http_api.py": ("event_source", {"api"}),
     "http_errors.py": ("event_source", {"api"}),
@@ -331,7 +332,10 @@ OPTIONAL_MODULES = {
     "dead_letters.py": ("event_source", {"sqs"}),
     "sqs_batch.py": ("event_source", {"sqs"}),
     "restore_hooks.py": ("cold_start", {"snapstart"}),
-    # A path with a folder is the project's, not the package's.
+    "database.py": ("database", {"postgres"}),
+    "migrate.py": ("database", {"postgres"}),
+    "database/template.yaml": ("database", {"postgres"}),
+    "database/README.md": ("database", {"postgres"}),
     "tests/readiness/test_database.py": ("database", {"postgres"}),
 }
 
