@@ -337,6 +337,9 @@ OPTIONAL_MODULES = {
     "database/template.yaml": ("database", {"postgres"}),
     "database/README.md": ("database", {"postgres"}),
     "tests/readiness/test_database.py": ("database", {"postgres"}),
+    "tests/integration/conftest.py": ("database", {"postgres"}),
+    "tests/integration/test_migrate.py": ("database", {"postgres"}),
+    "src/requirements-migrate.txt": ("database", {"postgres"}),
 }
 
 
