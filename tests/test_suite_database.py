@@ -1,0 +1,73 @@
+"""The PostgreSQL tests/run.sh starts for the suite, as the rendered services' tests find it.
+
+Every postgres combination's own tests create their databases on this server
+through DATABASE_URL, so what they prove holds only if it is what run.sh says:
+TLS required, a password login that may create databases, none of the
+machine's own defaults leaking in.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+import judges
+from service_env import service_tool_env
+
+
+def psql() -> str:
+    found = shutil.which("psql") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"), reverse=True)), None)
+    if not found:
+        pytest.fail("no psql: tests/run.sh installs Debian's postgresql, which brings it")
+    return found
+
+
+@pytest.fixture(scope="module")
+def database_url() -> str:
+    url = os.environ.get("DATABASE_URL", "")
+    assert url, "DATABASE_URL is not set: run the suite through `bash tests/run.sh`, which starts its PostgreSQL"
+    return url
+
+
+def query(url: str, sql: str) -> subprocess.CompletedProcess[str]:
+    return judges.run([psql(), "--no-psqlrc", "--tuples-only", "--no-align", "--dbname", url, "-c", sql], Path("/"))
+
+
+def test_the_suites_server_is_its_own_and_takes_only_tls(database_url: str) -> None:
+    parts = urlsplit(database_url)
+    assert parts.scheme == "postgresql" and parts.hostname == "127.0.0.1"
+    assert parts.port != 5432, "the suite must not use the machine's own cluster"
+    assert "sslmode=require" in parts.query
+    done = query(database_url, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+    judges.assert_passes(done, "psql over TLS")
+    assert done.stdout.strip() == "t"
+    refused = query(urlunsplit(parts._replace(query="sslmode=disable")), "SELECT 1")
+    assert refused.returncode != 0 and "no encryption" in refused.stderr, refused.stderr
+
+
+def test_the_suites_login_needs_its_password_and_may_create_databases(database_url: str) -> None:
+    parts = urlsplit(database_url)
+    wrong = parts._replace(netloc=f"{parts.username}:wrong@{parts.hostname}:{parts.port}")
+    refused = query(urlunsplit(wrong), "SELECT 1")
+    assert refused.returncode != 0 and "password authentication failed" in refused.stderr, refused.stderr
+    done = query(database_url, "SELECT rolcreatedb, rolsuper FROM pg_roles WHERE rolname = current_user")
+    judges.assert_passes(done, "psql")
+    # CREATEDB but no superuser, like an RDS master user: what a superuser may do, the tests may not.
+    assert done.stdout.strip() == "t|f"
+
+
+def test_service_tools_get_the_suites_database_and_none_of_the_machines(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://suite:secret@127.0.0.1:6543/postgres?sslmode=require")
+    for leaked in ("PGHOST", "PGPASSWORD", "PGSSLMODE", "DATABASE_HOST", "DATABASE_PASSWORD"):
+        monkeypatch.setenv(leaked, "from-the-outer-shell")
+    env = service_tool_env(tmp_path / "venv", "a-combination")
+    assert env["DATABASE_URL"] == "postgresql://suite:secret@127.0.0.1:6543/postgres?sslmode=require"
+    assert not [name for name in env if name.startswith(("PG", "DATABASE_")) and name != "DATABASE_URL"]
