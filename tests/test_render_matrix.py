@@ -323,18 +323,22 @@ def test_every_tuned_alarm_setting_is_unique_with_its_context(service: Service) 
 
 # Modules only some answers need: the question, and the answers that render each one.
 # A question not asked of a combination (cold_start of a queue worker) counts as "none".
+# Paths are the project's; {package} is the service's package.
 OPTIONAL_MODULES = {
-    "http_api.py": ("event_source", {"api"}),
-    "http_errors.py": ("event_source", {"api"}),
-    "http_request.py": ("event_source", {"api"}),
-    "dead_letters.py": ("event_source", {"sqs"}),
-    "sqs_batch.py": ("event_source", {"sqs"}),
-    "restore_hooks.py": ("cold_start", {"snapstart"}),
+    "src/{package}/http_api.py": ("event_source", {"api"}),
+    "src/{package}/http_errors.py": ("event_source", {"api"}),
+    "src/{package}/http_request.py": ("event_source", {"api"}),
+    "src/{package}/dead_letters.py": ("event_source", {"sqs"}),
+    "src/{package}/sqs_batch.py": ("event_source", {"sqs"}),
+    "src/{package}/restore_hooks.py": ("cold_start", {"snapstart"}),
+    "tests/database_server.py": ("database", {"postgres"}),
+    "tests/unit/test_database_server.py": ("database", {"postgres"}),
+    "tests/integration/test_database_server.py": ("database", {"postgres"}),
 }
 
 
 def test_optional_modules_exist_only_with_the_answers_that_use_them(service: Service) -> None:
-    package = service.project / "src" / service.package
     for module, (question, answers) in OPTIONAL_MODULES.items():
         answer = service.answers.get(question, "none")
-        assert (package / module).is_file() == (answer in answers), f"{question}={answer}: {module}"
+        path = service.project / module.format(package=service.package)
+        assert path.is_file() == (answer in answers), f"{question}={answer}: {module}"
