@@ -53,6 +53,7 @@ MATRIX = [
     ),
     Combination("api-dynamodb-snapstart", {"event_source": "api", "database": "dynamodb", "cold_start": "snapstart"}),
     Combination("api-none-provisioned", {"event_source": "api", "database": "none", "cold_start": "provisioned"}),
+    *(Combination(f"{source}-postgres", {"event_source": source, "database": "postgres"}) for source in ("sqs", "api")),
 ]
 
 
