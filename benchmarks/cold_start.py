@@ -1094,9 +1094,9 @@ def print_report(
         f" budget is on the psycopg floor (the boto3 floor + `import psycopg` + one connection to the local"
         f" server, TLS when it offers it), the boto3 ratio is shown beside it; zipped package <="
         f" {POSTGRES_PACKAGE_BUDGET_BYTES:,} bytes."
-        " ratio = median init / median boto3-floor init (the budget, but for postgres); paired ratio = median of per-round"
-        " ratios (steadier when the machine's load swings; informative); process = whole child process"
-        " seen by the parent; instructions = whole process under callgrind."
+        " ratio = median init / median boto3-floor init (the budget, but for postgres); paired ratio ="
+        " median of per-round ratios (steadier when the machine's load swings; informative); process ="
+        " whole child process seen by the parent; instructions = whole process under callgrind."
     )
     print(
         "Zipped bytes (with unchecked-hash .pyc, as measured): "
