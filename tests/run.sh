@@ -253,4 +253,7 @@ main() {
   run_tests "$@"
 }
 
-main "$@"
+# Sourced (tests/test_suite_database.py starts and stops the services this way), it only defines.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  main "$@"
+fi

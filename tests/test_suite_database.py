@@ -12,6 +12,7 @@ import glob
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -71,3 +72,21 @@ def test_service_tools_get_the_suites_database_and_none_of_the_machines(
     env = service_tool_env(tmp_path / "venv", "a-combination")
     assert env["DATABASE_URL"] == "postgresql://suite:secret@127.0.0.1:6543/postgres?sslmode=require"
     assert not [name for name in env if name.startswith(("PG", "DATABASE_")) and name != "DATABASE_URL"]
+
+
+# start_services from tests/run.sh, then the way a run ends: a failure, Ctrl-C, a kill.
+ENDINGS = {"a failing suite": "exit 1", "Ctrl-C": "kill -INT $$", "a kill": "kill -TERM $$"}
+
+
+@pytest.mark.parametrize("ending", ENDINGS.values(), ids=list(ENDINGS))
+def test_the_suites_server_is_stopped_and_removed_however_the_suite_ends(ending: str) -> None:
+    script = f'source tests/run.sh && start_services && echo "$PG_DIR $DATABASE_URL" && {ending}'
+    done = subprocess.run(
+        ["bash", "-c", script], cwd=judges.REPO_ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode != 0, done.stderr
+    directory, url = done.stdout.split()
+    assert directory.startswith(tempfile.gettempdir()), directory
+    assert not Path(directory).exists(), f"{directory} outlived the suite:\n{done.stderr}"
+    refused = query(url, "SELECT 1")
+    assert refused.returncode != 0 and "Connection refused" in refused.stderr, refused.stderr
