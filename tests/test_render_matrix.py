@@ -324,14 +324,18 @@ def test_every_tuned_alarm_setting_is_unique_with_its_context(service: Service) 
 
 # Modules only some answers need: the question, and the answers that render each one.
 # A question not asked of a combination (cold_start of a queue worker) counts as "none".
-# Paths are the project's; {package} is the service's package.
+# A path with a slash is from the project's root, a bare name a module of the package.
 OPTIONAL_MODULES = {
-    "src/{package}/http_api.py": ("event_source", {"api"}),
-    "src/{package}/http_errors.py": ("event_source", {"api"}),
-    "src/{package}/http_request.py": ("event_source", {"api"}),
-    "src/{package}/dead_letters.py": ("event_source", {"sqs"}),
-    "src/{package}/sqs_batch.py": ("event_source", {"sqs"}),
-    "src/{package}/restore_hooks.py": ("cold_start", {"snapstart"}),
+    "http_api.py": ("event_source", {"api"}),
+    "http_errors.py": ("event_source", {"api"}),
+    "http_request.py": ("event_source", {"api"}),
+    "dead_letters.py": ("event_source", {"sqs"}),
+    "sqs_batch.py": ("event_source", {"sqs"}),
+    "restore_hooks.py": ("cold_start", {"snapstart"}),
+    "database.py": ("database", {"postgres"}),
+    "migrate.py": ("database", {"postgres"}),
+    "database/template.yaml": ("database", {"postgres"}),
+    "database/README.md": ("database", {"postgres"}),
     "tests/database_server.py": ("database", {"postgres"}),
     "tests/unit/test_database_server.py": ("database", {"postgres"}),
     "tests/integration/test_database_server.py": ("database", {"postgres"}),
@@ -339,7 +343,8 @@ OPTIONAL_MODULES = {
 
 
 def test_optional_modules_exist_only_with_the_answers_that_use_them(service: Service) -> None:
+    package = service.project / "src" / service.package
     for module, (question, answers) in OPTIONAL_MODULES.items():
         answer = service.answers.get(question, "none")
-        path = service.project / module.format(package=service.package)
+        path = service.project / module if "/" in module else package / module
         assert path.is_file() == (answer in answers), f"{question}={answer}: {module}"

@@ -85,9 +85,16 @@ def call_timeouts(call_budget_s: float) -> CallTimeouts:
 class InvocationDeadline:
     """The end of the current invocation, and the guard that keeps AWS calls inside it."""
 
-    def __init__(self, timeouts: CallTimeouts) -> None:
-        self.timeouts = timeouts
+    def __init__(self, timeouts: CallTimeouts | None = None) -> None:
+        # Without timeouts it only tells the time left; guard() needs them.
+        self._timeouts = timeouts
         self._ends_at: float | None = None
+
+    @property
+    def timeouts(self) -> CallTimeouts:
+        if self._timeouts is None:
+            raise TypeError("this InvocationDeadline was made without CallTimeouts: it cannot guard a client")
+        return self._timeouts
 
     @contextmanager
     def within(self, context: RemainingTime) -> Iterator[None]:

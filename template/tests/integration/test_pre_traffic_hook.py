@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import os
 import sys
 from collections.abc import Iterator
 from types import ModuleType
@@ -89,6 +90,14 @@ def nothing_stored(aws: Resolver) -> dict[str, int]:
             QueueUrl=aws.physical_ids[logical_id], AttributeNames=["ApproximateNumberOfMessages"]
         )["Attributes"]
         counts[logical_id] = int(attributes["ApproximateNumberOfMessages"])
+    if "DATABASE_HOST" in os.environ:
+        # PostgreSQL: the service's tables, in the test database conftest.py migrated.
+        import psycopg
+
+        with psycopg.connect(os.environ["DATABASE_URL"]) as connection:
+            for table in ("orders", "idempotency_records"):
+                row = connection.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608 - fixed names
+                counts[table] = 0 if row is None else int(row[0])
     return counts
 
 
