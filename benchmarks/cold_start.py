@@ -434,6 +434,7 @@ def database_environment(url: str) -> dict[str, str]:
         "DATABASE_USER": urllib.parse.unquote(parts.username or ""),
         "DATABASE_AUTH": "password",
         "DATABASE_SSLMODE": urllib.parse.parse_qs(parts.query).get("sslmode", ["prefer"])[0],
+        "DATABASE_IDLE_TIMEOUT_SECONDS": "1800",  # RDS Proxy's default IdleClientTimeout
         "PGPASSWORD": urllib.parse.unquote(parts.password or ""),
     }
 

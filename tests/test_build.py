@@ -103,6 +103,19 @@ def postgres_built(request: pytest.FixtureRequest, shared: Path) -> Built:
     return built_once(request, shared, request.param)
 
 
+def parameters_of(built: Built) -> dict[str, Any]:
+    return dict(load_template(built.build_dir / "template.yaml").get("Parameters", {}))
+
+
+def deploy_value(name: str, value: Any, parameters: dict[str, Any]) -> str:
+    if isinstance(value, str):
+        return value
+    reference = value.get("Ref") if isinstance(value, dict) else None
+    if reference in parameters and "Default" in parameters[reference]:
+        return str(parameters[reference]["Default"])
+    return f"resolved-at-deploy-{name}"
+
+
 def functions_of(built: Built) -> dict[str, dict[str, Any]]:
     template = load_template(built.build_dir / "template.yaml")
     return {
@@ -138,10 +151,9 @@ def code_objects_loaded_from(built: Built, logical_id: str, properties: dict[str
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_LAMBDA_FUNCTION_NAME": logical_id,
         "PYTHONDONTWRITEBYTECODE": "1",
-        # Refs and Subs resolve at deploy time; init only needs the settings to be there.
-        **{
-            name: value if isinstance(value, str) else f"resolved-at-deploy-{name}" for name, value in variables.items()
-        },
+        # Refs and Subs resolve at deploy time; init only needs the settings to be there, and a
+        # Ref to a parameter gets the parameter's default (a number init parses, e.g.).
+        **{name: deploy_value(name, value, parameters_of(built)) for name, value in variables.items()},
     }
     module = str(properties["Handler"]).rsplit(".", 1)[0]
     code = IMPORT_HANDLER.format(package=str(package), runtime_site=str(runtime_site), module=module)
