@@ -220,6 +220,7 @@ def database_settings() -> dict[str, str]:
         "DATABASE_AUTH": "password",
         "PGPASSWORD": unquote(parts.password or ""),
         "DATABASE_SSLMODE": parse_qs(parts.query).get("sslmode", ["prefer"])[0],
+        "DATABASE_IDLE_TIMEOUT_SECONDS": "1800",  # RDS Proxy's default IdleClientTimeout
     }
 
 
