@@ -120,7 +120,7 @@ PG_BIN=""
 postgres_bindir() {
   local initdb dir
   # Debian's packages keep the server binaries out of PATH: the newest major first.
-  for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4,4 -rn); do
+  for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5,5 -rn); do
     [[ -x "${dir}/initdb" && -x "${dir}/pg_ctl" ]] && { printf '%s' "${dir}"; return 0; }
   done
   initdb="$(command -v initdb 2>/dev/null)" || return 1
