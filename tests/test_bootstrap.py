@@ -430,6 +430,14 @@ HANDLER_PERMISSIONS_OF_UNUSED_PROPERTIES: dict[str, dict[str, tuple[str, ...]]] 
         "KmsKeyArn": ("kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"),
     },
     "AWS::Logs::LogGroup": {"DataProtectionPolicy": ("firehose:TagDeliveryStream",)},
+    # A gateway endpoint joins no VPC Lattice service network and serves its own region only.
+    "AWS::EC2::VPCEndpoint": {
+        "ServiceNetworkArn": (
+            "vpc-lattice:CreateServiceNetworkVpcEndpointAssociation",
+            "vpc-lattice:DescribeServiceNetworkVpcEndpointAssociation",
+        ),
+        "ServiceRegion": ("vpce:AllowMultiRegion",),
+    },
     # Without a RoleARN, Application Auto Scaling uses its service-linked role: nothing is passed.
     "AWS::ApplicationAutoScaling::ScalableTarget": {
         "RoleARN": ("iam:PassRole",),
@@ -591,10 +599,57 @@ def test_the_execution_role_manages_the_target_tracking_alarms_of_its_own_alias_
         assert sorted(statement.actions) == sorted(actions), statement.actions
 
 
+VPC_FUNCTION_ACTIONS = (
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:CreateNetworkInterface",
+    "ec2:DeleteNetworkInterface",
+    "ec2:UnassignPrivateIpAddresses",
+)
+
+
 def test_the_boundary_reaches_no_database_or_network_interface_no_combination_uses(service: Service) -> None:
+    in_vpc = service.answers["database"] == "postgres"
     for stage in bootstraps(service):
-        for action in ("rds-db:connect", "ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface"):
-            assert not stage.boundary.allowing(action), f"the boundary allows {action}"
+        for action in ("rds-db:connect", "ec2:DescribeNetworkInterfaces", *VPC_FUNCTION_ACTIONS):
+            assert bool(stage.boundary.allowing(action)) == in_vpc, f"database={service.answers['database']}: {action}"
+
+
+def test_a_postgres_stages_roles_reach_only_database_users_and_network_interfaces_of_its_account(
+    service: Service,
+) -> None:
+    if service.answers["database"] != "postgres":
+        pytest.skip("only a postgres service connects to a database and runs in a VPC")
+    other_account = "210987654321"
+    for stage in bootstraps(service):
+        dbuser = stage.stack.arn("rds-db", "dbuser:prx-0123456789abcdef0/order_service")
+        assert stage.boundary.allowing("rds-db:connect", dbuser)
+        assert not stage.boundary.allowing("rds-db:connect", dbuser.replace(ACCOUNT, other_account))
+        for action in VPC_FUNCTION_ACTIONS:
+            interface = stage.stack.arn("ec2", "network-interface/eni-0123456789abcdef0")
+            assert stage.boundary.allowing(action, interface), action
+            assert not stage.boundary.allowing(action, interface.replace(ACCOUNT, other_account)), action
+        # The only EC2 action on every resource: Lambda's guide says it works on nothing narrower.
+        assert [s.resources for s in stage.boundary.allowing("ec2:DescribeNetworkInterfaces")] == [("*",)]
+
+
+def test_a_postgres_stage_may_change_only_the_gateway_endpoint_it_tagged(service: Service) -> None:
+    if service.answers["database"] != "postgres":
+        pytest.skip("only a postgres service may create a VPC endpoint")
+    for stage in bootstraps(service):
+        endpoint = stage.stack.arn("ec2", "vpc-endpoint/vpce-0123456789abcdef0")
+        for action in ("ec2:DeleteVpcEndpoints", "ec2:ModifyVpcEndpoint", "ec2:DeleteTags"):
+            [grant] = stage.execution.allowing(action, endpoint)
+            assert grant.condition["StringEquals"] == {
+                "aws:ResourceTag/service": service.answers["service_name"],
+                "aws:ResourceTag/stage": stage.stack.stage,
+            }, action
+        creating = stage.execution.allowing("ec2:CreateVpcEndpoint", endpoint)
+        assert [s.condition["StringEquals"] for s in creating] == [
+            {"aws:RequestTag/service": service.answers["service_name"], "aws:RequestTag/stage": stage.stack.stage}
+        ]
+        # Lambda's own check of a VPC function's configuration, with the caller's permissions.
+        for action in ("ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs"):
+            assert stage.execution.allowing(action, "*"), action
 
 
 def test_the_boundary_lets_codedeploy_and_the_pre_traffic_hook_work(service: Service) -> None:
@@ -788,7 +843,7 @@ def test_no_lambda_action_is_conditioned_on_a_key_it_does_not_take(service: Serv
 def test_the_service_tags_every_resource_the_fence_relies_on(service: Service) -> None:
     template = load(service.project / "template.yaml")
     for logical_id, resource in template["Resources"].items():
-        if resource["Type"] in ("AWS::KMS::Key", "AWS::Serverless::HttpApi"):
+        if resource["Type"] in ("AWS::KMS::Key", "AWS::Serverless::HttpApi", "AWS::EC2::VPCEndpoint"):
             tags = resource["Properties"]["Tags"]
             pairs = {t["Key"]: t["Value"] for t in tags} if isinstance(tags, list) else tags
             assert pairs.get("stage") == {"Ref": "Stage"}, f"{logical_id} is not tagged with its stage"

@@ -21,6 +21,7 @@ import pytest
 from pytest_copie.plugin import Copie
 
 import judges
+from cfn_template import load_template
 from once import locked, once
 from service_env import service_tool_env, service_venv, tool_cache
 
@@ -35,7 +36,7 @@ MATRIX = [
     *(
         Combination(f"{source}-{database}", {"event_source": source, "database": database})
         for source in ("sqs", "api")
-        for database in ("none", "dynamodb")
+        for database in ("none", "dynamodb", "postgres")
     ),
     Combination("sqs-dynamodb-py3.12", {"event_source": "sqs", "database": "dynamodb", "python_version": "3.12"}),
     Combination(
@@ -53,7 +54,6 @@ MATRIX = [
     ),
     Combination("api-dynamodb-snapstart", {"event_source": "api", "database": "dynamodb", "cold_start": "snapstart"}),
     Combination("api-none-provisioned", {"event_source": "api", "database": "none", "cold_start": "provisioned"}),
-    *(Combination(f"{source}-postgres", {"event_source": source, "database": "postgres"}) for source in ("sqs", "api")),
 ]
 
 
@@ -292,7 +292,7 @@ def test_no_runs_of_blank_lines_in_code_and_config(service: Service) -> None:
 def test_store_module_exists_only_with_a_database(service: Service) -> None:
     store = service.project / "src" / service.package / "store.py"
     assert (service.project / "src" / service.package / "handler.py").is_file()
-    assert store.is_file() == (service.answers["database"] == "dynamodb"), (
+    assert store.is_file() == (service.answers["database"] != "none"), (
         f"database={service.answers['database']} but store.py {'exists' if store.exists() else 'is missing'}"
     )
 
@@ -339,6 +339,7 @@ OPTIONAL_MODULES = {
     "tests/database_server.py": ("database", {"postgres"}),
     "tests/unit/test_database_server.py": ("database", {"postgres"}),
     "tests/integration/test_database_server.py": ("database", {"postgres"}),
+    "tests/readiness/test_database.py": ("database", {"postgres"}),
 }
 
 
@@ -348,3 +349,36 @@ def test_optional_modules_exist_only_with_the_answers_that_use_them(service: Ser
         answer = service.answers.get(question, "none")
         path = service.project / module if "/" in module else package / module
         assert path.is_file() == (answer in answers), f"{question}={answer}: {module}"
+
+
+# The least-privilege bar's one exception to "name the resource": actions the Service
+# Authorization Reference lists with no resource type, which IAM accepts only on "*".
+ACTIONS_WITHOUT_A_RESOURCE = frozenset(
+    {"xray:PutTelemetryRecords", "xray:PutTraceSegments", "codedeploy:PutLifecycleEventHookExecutionStatus"}
+)
+# Lambda looks up a VPC function's network interfaces with its role, and DescribeNetworkInterfaces
+# works only on "*" (Lambda developer guide, "Configuring VPC access"). Only postgres services are
+# in a VPC; the other network-interface actions take the account's EC2 ARNs.
+VPC_ACTIONS_WITHOUT_A_RESOURCE = frozenset({"ec2:DescribeNetworkInterfaces"})
+
+
+def test_only_actions_without_a_resource_are_granted_on_every_resource(service: Service) -> None:
+    template = load_template(service.project / "template.yaml")
+    on_every_resource = {
+        (logical_id, action)
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::IAM::Role"
+        for policy in resource["Properties"].get("Policies", [])
+        for statement in policy["PolicyDocument"]["Statement"]
+        if statement["Effect"] == "Allow" and statement["Resource"] == "*"
+        for action in statement["Action"]
+    }
+    in_vpc = service.answers["database"] == "postgres"
+    allowed = ACTIONS_WITHOUT_A_RESOURCE | (VPC_ACTIONS_WITHOUT_A_RESOURCE if in_vpc else frozenset())
+    assert {action for _, action in on_every_resource} <= allowed, sorted(on_every_resource)
+    if in_vpc:
+        # Each role of a function in the VPC: the service's and its migrations'.
+        assert {logical_id for logical_id, action in on_every_resource if action in VPC_ACTIONS_WITHOUT_A_RESOURCE} == {
+            "FunctionRole",
+            "MigrateFunctionRole",
+        }

@@ -76,9 +76,28 @@ def deployment_hooks(template: Mapping[str, Any]) -> set[str]:
     }
 
 
+def deployment_steps(template: Mapping[str, Any]) -> set[str]:
+    """The deployment hooks, and the functions a hook runs besides the one it judges (a migration).
+
+    A hook names each function it invokes by the version this deployment publishes (``!Ref X.Version``).
+    """
+    functions = resources_of_type(template, "AWS::Serverless::Function")
+    hooks = deployment_hooks(template)
+    judged = {
+        logical_id for logical_id, function in functions.items() if function["Properties"].get("DeploymentPreference")
+    }
+    invoked = {
+        value["Ref"].removesuffix(".Version")
+        for hook in hooks
+        for value in functions[hook]["Properties"].get("Environment", {}).get("Variables", {}).values()
+        if isinstance(value, dict) and str(value.get("Ref", "")).endswith(".Version")
+    }
+    return hooks | (invoked - judged)
+
+
 def the_function(template: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """The service's one function, the one its trigger invokes: (logical id, properties)."""
-    hooks = deployment_hooks(template)
+    hooks = deployment_steps(template)
     functions = {
         logical_id: function
         for logical_id, function in resources_of_type(template, "AWS::Serverless::Function").items()

@@ -39,16 +39,22 @@ def test_codedeploy_probes_the_new_version_before_it_takes_traffic(hook: dict[st
 def test_the_hook_may_only_invoke_this_function_and_report_to_codedeploy(
     template: dict[str, Any], hook: dict[str, Any]
 ) -> None:
-    grants = {
-        action: statement["Resource"] for statement in hook_statements(template, hook) for action in statement["Action"]
-    }
+    grants = sorted(
+        (action, json.dumps(statement["Resource"], sort_keys=True))
+        for statement in hook_statements(template, hook)
+        for action in statement["Action"]
+    )
     log_group = {"Fn::GetAtt": [hook["LoggingConfig"]["LogGroup"]["Ref"], "Arn"]}
-    assert grants == {
-        "logs:CreateLogStream": log_group,
-        "logs:PutLogEvents": log_group,
-        "lambda:InvokeFunction": {"Fn::Sub": "${Function.Arn}:*"},
-        "codedeploy:PutLifecycleEventHookExecutionStatus": "*",
-    }
+    expected = [
+        ("logs:CreateLogStream", log_group),
+        ("logs:PutLogEvents", log_group),
+        ("lambda:InvokeFunction", {"Fn::Sub": "${Function.Arn}:*"}),
+        ("codedeploy:PutLifecycleEventHookExecutionStatus", "*"),
+    ]
+    if "MIGRATE_FUNCTION" in hook["Environment"]["Variables"]:
+        # Versions of the migrate function, which the hook runs before its probes.
+        expected.append(("lambda:InvokeFunction", {"Fn::Sub": "${MigrateFunction.Arn}:*"}))
+    assert grants == sorted((action, json.dumps(resource, sort_keys=True)) for action, resource in expected)
     role = template["Resources"][hook["Role"]["Fn::GetAtt"][0]]["Properties"]
     assert role["RoleName"] == {"Fn::Sub": "${AWS::StackName}-pre-traffic"}
     assert "PermissionsBoundary" in role
@@ -62,8 +68,10 @@ def test_the_hook_keeps_its_logs_and_has_time_to_report_after_every_probe(
     assert log_group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/CodeDeployHook_${AWS::StackName}"}
     assert log_group["RetentionInDays"] > 0
     probe_timeout = int(hook["Environment"]["Variables"]["PROBE_TIMEOUT_SECONDS"])
+    # Migrations, where there are any, run first and may take their whole timeout.
+    migrate_timeout = int(hook["Environment"]["Variables"].get("MIGRATE_TIMEOUT_SECONDS", 0))
     # An unreported hook holds the deployment for an hour: the last probe must end in time.
-    assert hook["Timeout"] > len(PROBES) * probe_timeout
+    assert hook["Timeout"] > migrate_timeout + len(PROBES) * probe_timeout
 
 
 def test_the_staging_smoke_test_leaves_the_dead_letter_queues_alone(template: dict[str, Any]) -> None:
