@@ -110,8 +110,8 @@ ensure_history() {
 # PostgreSQL: a throwaway cluster of the suite's own, never the machine's (5432 stays untouched):
 # initdb into a temp dir, a free port on 127.0.0.1, the unix socket in the same dir. TCP logins
 # take TLS only (hostssl, a self-signed certificate made now) and a SCRAM password, as RDS Proxy
-# does, for a role that may CREATE DATABASE but is no superuser (neither is an RDS master user):
-# each rendered service's tests create and drop their own databases on it.
+# does, for a role that may create databases and roles but is no superuser, like an RDS master
+# user: each rendered service's tests create and drop their own databases (and roles) on it.
 # PostgreSQL refuses to run as root: as root, the server runs as the postgres user.
 PG_ROLE="suite"
 PG_DIR=""
@@ -197,7 +197,7 @@ CONF
   done
   as_postgres "${PG_BIN}/psql" --quiet --no-psqlrc --host="${PG_DIR}" --port="${port}" --username=postgres \
     --dbname=postgres --set=ON_ERROR_STOP=1 --set=password="${password}" >/dev/null <<SQL
-CREATE ROLE ${PG_ROLE} LOGIN CREATEDB PASSWORD :'password';
+CREATE ROLE ${PG_ROLE} LOGIN CREATEDB CREATEROLE PASSWORD :'password';
 GRANT pg_signal_backend TO ${PG_ROLE};
 SQL
   export DATABASE_URL="postgresql://${PG_ROLE}:${password}@127.0.0.1:${port}/postgres?sslmode=require"

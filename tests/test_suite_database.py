@@ -52,15 +52,16 @@ def test_the_suites_server_is_its_own_and_takes_only_tls(database_url: str) -> N
     assert refused.returncode != 0 and "no encryption" in refused.stderr, refused.stderr
 
 
-def test_the_suites_login_needs_its_password_and_may_create_databases(database_url: str) -> None:
+def test_the_suites_login_needs_its_password_and_may_create_databases_and_roles(database_url: str) -> None:
     parts = urlsplit(database_url)
     wrong = parts._replace(netloc=f"{parts.username}:wrong@{parts.hostname}:{parts.port}")
     refused = query(urlunsplit(wrong), "SELECT 1")
     assert refused.returncode != 0 and "password authentication failed" in refused.stderr, refused.stderr
-    done = query(database_url, "SELECT rolcreatedb, rolsuper FROM pg_roles WHERE rolname = current_user")
+    done = query(database_url, "SELECT rolcreatedb, rolcreaterole, rolsuper FROM pg_roles WHERE rolname = current_user")
     judges.assert_passes(done, "psql")
-    # CREATEDB but no superuser, like an RDS master user: what a superuser may do, the tests may not.
-    assert done.stdout.strip() == "t|f"
+    # CREATEDB and CREATEROLE but no superuser, like an RDS master user: what only a superuser may
+    # do, the tests may not.
+    assert done.stdout.strip() == "t|t|f"
 
 
 def test_service_tools_get_the_suites_database_and_none_of_the_machines(
