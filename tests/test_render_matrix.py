@@ -54,6 +54,7 @@ MATRIX = [
     ),
     Combination("api-dynamodb-snapstart", {"event_source": "api", "database": "dynamodb", "cold_start": "snapstart"}),
     Combination("api-none-provisioned", {"event_source": "api", "database": "none", "cold_start": "provisioned"}),
+    Combination("api-postgres-snapstart", {"event_source": "api", "database": "postgres", "cold_start": "snapstart"}),
 ]
 
 
