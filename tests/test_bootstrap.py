@@ -721,9 +721,16 @@ def test_the_api_smoke_test_signs_as_a_role_limited_to_its_own_api(service: Serv
 
 def test_the_sqs_smoke_test_may_read_what_proves_an_order_was_processed(service: Service) -> None:
     if service.answers["event_source"] != "sqs":
-        pytest.skip("only the SQS smoke test reads a table")
+        pytest.skip("only the SQS smoke test reads what the function stored")
     for stage in bootstraps(service):
         stack, deploy = stage.stack, stage.deploy
+        if service.answers["database"] == "postgres":
+            # The database is inside the VPC: the function's own log line is the proof it reads.
+            logs = stack.arn("logs", f"log-group:/aws/lambda/{stack.name}:*")
+            reading = deploy.allowing("logs:FilterLogEvents", logs)
+            assert bool(reading) == (stack.stage == "staging"), f"{deploy.name} and {logs}"
+            assert not deploy.allowing("dynamodb:GetItem"), f"{deploy.name} reads a table a postgres service lacks"
+            continue
         idempotency = stack.arn("dynamodb", f"table/{stack.name}-idempotency")
         reading = deploy.allowing("dynamodb:GetItem", idempotency)
         if stack.stage != "staging":
