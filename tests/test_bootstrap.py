@@ -624,6 +624,8 @@ def test_a_postgres_stages_roles_reach_only_database_users_and_network_interface
         dbuser = stage.stack.arn("rds-db", "dbuser:prx-0123456789abcdef0/order_service")
         assert stage.boundary.allowing("rds-db:connect", dbuser)
         assert not stage.boundary.allowing("rds-db:connect", dbuser.replace(ACCOUNT, other_account))
+        # IAM authentication straight to a cluster (cluster-...) would skip the proxy's pool.
+        assert not stage.boundary.allowing("rds-db:connect", stage.stack.arn("rds-db", "dbuser:cluster-ABC/app"))
         for action in VPC_FUNCTION_ACTIONS:
             interface = stage.stack.arn("ec2", "network-interface/eni-0123456789abcdef0")
             assert stage.boundary.allowing(action, interface), action
