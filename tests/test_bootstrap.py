@@ -131,6 +131,8 @@ class Resolver:
             "AWS::StackName": stack.name,
             "AWS::URLSuffix": "amazonaws.com",
             "Stage": stack.stage,
+            # Parameters whose values have a shape the boundary relies on (AllowedPattern).
+            "DbProxyResourceId": "prx-0123456789abcdef0",
         }
 
     def generated(self, name: str) -> str:
