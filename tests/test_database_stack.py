@@ -341,12 +341,13 @@ def test_the_users_functions_statements_create_a_user_that_can_run_migrations(
         refused = postgres.psql("SELECT 1", user, "first0password", database)
         assert refused.returncode != 0, "the password from before the rotation still logs in"
     finally:
-        for sql in (
-            f"DROP DATABASE IF EXISTS {database}",
-            f"DROP ROLE IF EXISTS {user}",
-            f"DROP ROLE IF EXISTS {master}",
-        ):
-            postgres.psql(sql)
+        drop(postgres, database, user, master)
+
+
+def drop(postgres: Server, database: str, *roles: str) -> None:
+    """Leave the test's server as it found it: the test's database, then its roles."""
+    for sql in (f"DROP DATABASE IF EXISTS {database}", *(f"DROP ROLE IF EXISTS {role}" for role in roles)):
+        postgres.psql(sql)
 
 
 # Runs in the service's own venv (boto3, moto): Secrets Manager emulated by moto, the Data API's
@@ -442,9 +443,4 @@ def test_the_users_function_creates_the_user_then_rotates_its_password(
             outcome["responses"]
         )
     finally:
-        for sql in (
-            f"DROP DATABASE IF EXISTS {database}",
-            f"DROP ROLE IF EXISTS {user}",
-            f"DROP ROLE IF EXISTS {master}",
-        ):
-            postgres.psql(sql)
+        drop(postgres, database, user, master)
