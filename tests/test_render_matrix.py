@@ -35,7 +35,7 @@ class Combination:
 MATRIX = [
     *(
         Combination(f"{source}-{database}", {"event_source": source, "database": database})
-        for source in ("sqs", "api")
+        for source in ("sqs", "api", "s3")
         for database in ("none", "dynamodb", "postgres")
     ),
     Combination("sqs-dynamodb-py3.12", {"event_source": "sqs", "database": "dynamodb", "python_version": "3.12"}),
@@ -332,6 +332,8 @@ OPTIONAL_MODULES = {
     "http_request.py": ("event_source", {"api"}),
     "dead_letters.py": ("event_source", {"sqs"}),
     "sqs_batch.py": ("event_source", {"sqs"}),
+    "s3_objects.py": ("event_source", {"s3"}),
+    "events/documents.json": ("event_source", {"s3"}),
     "restore_hooks.py": ("cold_start", {"snapstart"}),
     "database.py": ("database", {"postgres"}),
     "migrate.py": ("database", {"postgres"}),
