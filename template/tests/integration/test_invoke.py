@@ -69,24 +69,6 @@ def test_every_sample_event_runs_locally_and_leaves_a_log_line(
     propagated = [record.levelname for record in caplog.records if package in record.name.split(".")]
     levels = [line["level"] for line in logs()] + propagated
     assert "INFO" in levels, "every sample event leaves a log line"
-{%- if is_async %}
-
-
-def test_a_handler_that_raises_exits_1_with_the_traceback_on_stderr(
-    handler: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An event the handler cannot read goes to the failure queue and returns: here a bug raises."""
-
-    def broken(event: Any, context: Any) -> Any:
-        raise RuntimeError("a bug in the handler")
-
-    monkeypatch.setattr(handler, "lambda_handler", broken)
-    event_file = tmp_path / "event.json"
-    event_file.write_text("{}", encoding="utf-8")
-    exit_code, stdout, stderr = invoke_in_process(event_file)
-    assert (exit_code, stdout) == (1, "")
-    assert "Traceback" in stderr
-{%- else %}
 
 
 def test_a_handler_that_raises_exits_1_with_the_traceback_on_stderr(handler: ModuleType, tmp_path: Path) -> None:
@@ -95,4 +77,3 @@ def test_a_handler_that_raises_exits_1_with_the_traceback_on_stderr(handler: Mod
     exit_code, stdout, stderr = invoke_in_process(broken)
     assert (exit_code, stdout) == (1, "")
     assert "Traceback" in stderr
-{%- endif %}
