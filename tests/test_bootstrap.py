@@ -761,6 +761,29 @@ def test_the_sqs_smoke_test_may_read_what_proves_an_order_was_processed(service:
                 assert statement.resources == (idempotency,), f"{statement.sid} reads {statement.resources}"
 
 
+def test_the_s3_stage_manages_its_own_bucket_and_its_smoke_test_touches_only_incoming_and_processed(
+    service: Service,
+) -> None:
+    if service.answers["event_source"] != "s3":
+        pytest.skip("only an s3 service has an orders bucket")
+    for stage in bootstraps(service):
+        stack, deploy, execution = stage.stack, stage.deploy, stage.execution
+        bucket = f"arn:aws:s3:::{stack.name}-{ACCOUNT}"
+        other_stage = f"arn:aws:s3:::{stack.service}-{'prod' if stack.stage == 'staging' else 'staging'}-{ACCOUNT}"
+        for action in ("s3:CreateBucket", "s3:PutBucketNotification", "s3:PutBucketPolicy", "s3:DeleteBucket"):
+            assert execution.allowing(action, bucket), f"{execution.name} cannot {action} {bucket}"
+            assert not execution.allowing(action, other_stage), f"{execution.name} may {action} {other_stage}"
+        # CloudFormation manages the bucket, never an order document in it.
+        assert not execution.allowing("s3:GetObject", f"{bucket}/incoming/ord-1.json")
+        upload, outcome = f"{bucket}/incoming/e2e/ord-1.json", f"{bucket}/processed/e2e/ord-1.json"
+        smoke = stack.stage == "staging"
+        assert bool(deploy.allowing("s3:PutObject", upload)) == smoke, f"{deploy.name} and {upload}"
+        assert bool(deploy.allowing("s3:GetObject", outcome)) == smoke, f"{deploy.name} and {outcome}"
+        assert not deploy.allowing("s3:PutObject", f"{bucket}/processed/e2e/ord-1.json"), "it may forge an outcome"
+        assert not deploy.allowing("s3:GetObject", f"{bucket}/rejected/ord-1.json")
+        assert not deploy.allowing("s3:DeleteObject", upload)
+
+
 # ---------------------------------------------------------------- 3. no import, stage-scoped ids
 def test_deploy_roles_cannot_import_existing_resources(service: Service) -> None:
     for stage in bootstraps(service):
