@@ -35,7 +35,7 @@ class Combination:
 MATRIX = [
     *(
         Combination(f"{source}-{database}", {"event_source": source, "database": database})
-        for source in ("sqs", "api", "s3")
+        for source in ("sqs", "api", "sns", "s3")
         for database in ("none", "dynamodb", "postgres")
     ),
     Combination("sqs-dynamodb-py3.12", {"event_source": "sqs", "database": "dynamodb", "python_version": "3.12"}),
@@ -332,6 +332,11 @@ OPTIONAL_MODULES = {
     "http_request.py": ("event_source", {"api"}),
     "dead_letters.py": ("event_source", {"sqs"}),
     "sqs_batch.py": ("event_source", {"sqs"}),
+    "sns_notification.py": ("event_source", {"sns"}),
+    "failures.py": ("event_source", {"sns", "eventbridge", "schedule", "s3"}),
+    "scripts/redrive.py": ("event_source", {"sns", "eventbridge", "schedule", "s3"}),
+    "tests/integration/test_failure_queue.py": ("event_source", {"sns", "eventbridge", "schedule", "s3"}),
+    "tests/readiness/test_async_contract.py": ("event_source", {"sns", "eventbridge", "schedule", "s3"}),
     "s3_objects.py": ("event_source", {"s3"}),
     "events/documents.json": ("event_source", {"s3"}),
     "restore_hooks.py": ("cold_start", {"snapstart"}),
