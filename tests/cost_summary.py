@@ -63,7 +63,14 @@ def note_suite_run(output: str) -> dict[str, int]:
 
 
 # Shared builds of one kind, listed as one entry with their count.
-SHARED_KINDS = [("venv-", "venvs"), ("mypy-seed-", "mypy seeds"), ("history-fresh-", "today's renders (update oracle)")]
+SHARED_KINDS = [
+    ("venv-", "venvs"),
+    ("mypy-seed-", "mypy seeds"),
+    ("history-fresh-", "today's renders (update oracle)"),
+    ("update-copy", "round-trip copies (test_update)"),
+    ("update-update", "round-trip updates (test_update)"),
+    ("judge-server-", "judge servers (one per judge and worker)"),
+]
 COMBINATION, SCENARIO, MODULE = range(3)  # the row kinds, in the table's order
 
 
