@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import select
 import subprocess
 import tempfile
 import time
@@ -128,8 +129,12 @@ class JudgeServer:
         once.FOREIGN_CPU += ready["cpu"]
         once.BUILDS.append((f"judge-server-{judge}", time.perf_counter() - started, ready["cpu"]))
 
-    def _answer(self) -> dict[str, Any]:
+    def _answer(self, timeout: float = 600) -> dict[str, Any]:
+        """The server's next line; a judge that hangs fails like the command line's timeout in run()."""
         assert self.process.stdout is not None
+        if not select.select([self.process.stdout], [], [], timeout)[0]:
+            self.process.kill()
+            raise subprocess.TimeoutExpired([self.judge], timeout)
         line = self.process.stdout.readline()
         if not line:
             self.log.seek(0)
