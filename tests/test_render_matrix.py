@@ -332,6 +332,7 @@ OPTIONAL_MODULES = {
     "http_request.py": ("event_source", {"api"}),
     "dead_letters.py": ("event_source", {"sqs"}),
     "sqs_batch.py": ("event_source", {"sqs"}),
+    "order_placed_event.py": ("event_source", {"eventbridge"}),
     "restore_hooks.py": ("cold_start", {"snapstart"}),
     "database.py": ("database", {"postgres"}),
     "migrate.py": ("database", {"postgres"}),
