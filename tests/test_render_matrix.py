@@ -35,7 +35,7 @@ class Combination:
 MATRIX = [
     *(
         Combination(f"{source}-{database}", {"event_source": source, "database": database})
-        for source in ("sqs", "api")
+        for source in ("sqs", "api", "sns")
         for database in ("none", "dynamodb", "postgres")
     ),
     Combination("sqs-dynamodb-py3.12", {"event_source": "sqs", "database": "dynamodb", "python_version": "3.12"}),
@@ -332,7 +332,12 @@ OPTIONAL_MODULES = {
     "http_request.py": ("event_source", {"api"}),
     "dead_letters.py": ("event_source", {"sqs"}),
     "sqs_batch.py": ("event_source", {"sqs"}),
+    "sns_notification.py": ("event_source", {"sns"}),
     "order_placed_event.py": ("event_source", {"eventbridge"}),
+    "failures.py": ("event_source", {"sns", "eventbridge", "schedule", "s3"}),
+    "scripts/redrive.py": ("event_source", {"sns", "eventbridge", "schedule", "s3"}),
+    "tests/integration/test_failure_queue.py": ("event_source", {"sns", "eventbridge", "schedule", "s3"}),
+    "tests/readiness/test_async_contract.py": ("event_source", {"sns", "eventbridge", "schedule", "s3"}),
     "restore_hooks.py": ("cold_start", {"snapstart"}),
     "database.py": ("database", {"postgres"}),
     "migrate.py": ("database", {"postgres"}),
