@@ -400,6 +400,7 @@ OPTIONAL_MODULES = {
     "dead_letters.py": ("event_source", {"sqs"}),
     "sqs_batch.py": ("event_source", {"sqs"}),
     "sns_notification.py": ("event_source", {"sns"}),
+    "order_placed_event.py": ("event_source", {"eventbridge"}),
     "failures.py": ("event_source", {"sns", "eventbridge", "schedule", "s3"}),
     "scripts/redrive.py": ("event_source", {"sns", "eventbridge", "schedule", "s3"}),
     "tests/integration/test_failure_queue.py": ("event_source", {"sns", "eventbridge", "schedule", "s3"}),
