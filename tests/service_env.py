@@ -24,7 +24,9 @@ from judges import REPO_ROOT, clean_env
 from once import locked, timed
 
 VENVS_DIR = REPO_ROOT / ".venvs"
-TOOL_CACHES = VENVS_DIR / "tool-caches"
+# A run may keep its tools' caches elsewhere (TEMPLATE_TOOL_CACHES): an empty directory
+# measures what a fresh clone costs without emptying the caches of the checkout.
+TOOL_CACHES = Path(os.environ.get("TEMPLATE_TOOL_CACHES", VENVS_DIR / "tool-caches"))
 
 
 def find_python(version: str) -> Path:

@@ -118,3 +118,33 @@ def test_snapstart_refuses_runtimes_older_than_3_12_and_no_later_one(python_vers
     assert bool(message) == refused, message
     if refused:
         assert "python_version 3.12 or later" in message
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        pytest.param("aws.orders", id="aws-prefix"),
+        pytest.param("AWS.Orders", id="aws-prefix-any-case"),
+        pytest.param("o" * 257, id="257-chars"),
+        pytest.param("orders service", id="space"),
+        pytest.param("", id="empty"),
+    ],
+)
+def test_an_eventbridge_source_putevents_would_refuse_is_refused(copie: Any, source: str) -> None:
+    """The rule would match nothing a producer can send: refused before anything is written."""
+    result = copie.copy(extra_answers={"event_source": "eventbridge", "database": "none", "eventbridge_source": source})
+
+    assert result.exit_code == -1, f"{source!r} was accepted"
+    assert "eventbridge_source must be 1 to 256" in str(result.exception)
+    assert written_files(copie.test_dir) == []
+
+
+def test_an_eventbridge_source_is_asked_with_a_default_from_the_service_and_only_for_eventbridge(copie: Any) -> None:
+    result = copie.copy(extra_answers={"event_source": "eventbridge", "database": "none", "service_name": "billing"})
+    assert result.exit_code == 0, result.exception
+    assert result.answers["eventbridge_source"] == "billing.orders"
+    assert "billing.orders" in (result.project_dir / "template.yaml").read_text()
+
+    queue_worker = copie.copy(extra_answers={"event_source": "sqs", "database": "none"})
+    assert queue_worker.exit_code == 0, queue_worker.exception
+    assert "eventbridge_source" not in (queue_worker.project_dir / ".copier-answers.yml").read_text()

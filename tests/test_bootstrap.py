@@ -793,6 +793,34 @@ def test_the_execution_role_subscribes_only_the_stages_function_to_a_topic_it_do
         assert not stage.execution.allowing("sns:Publish", foreign_topic), "it may publish to a topic it does not own"
 
 
+def test_the_eventbridge_smoke_test_may_put_only_its_producers_order_placed_events(service: Service) -> None:
+    """Staging's deploy role acts as a producer for one event, on any bus; prod's puts none."""
+    if service.answers["event_source"] != "eventbridge":
+        pytest.skip("only the EventBridge smoke test puts an event")
+    source = service.answers.get("eventbridge_source", f"{service.answers['service_name']}.orders")
+    for stage in bootstraps(service):
+        bus = stage.stack.arn("events", "event-bus/default")
+        putting = stage.deploy.allowing("events:PutEvents", bus)
+        assert bool(putting) == (stage.stack.stage == "staging"), f"{stage.deploy.name} and {bus}"
+        for statement in stage.deploy.allowing("events:PutEvents"):
+            assert statement.value("StringEquals", "events:source") == [source], statement.sid
+            assert statement.value("StringEquals", "events:detail-type") == ["OrderPlaced"], statement.sid
+
+
+def test_the_execution_role_manages_the_stages_own_rules_on_any_bus_and_no_other(service: Service) -> None:
+    if service.answers["event_source"] != "eventbridge":
+        pytest.skip("only the EventBridge source has a rule")
+    for stage in bootstraps(service):
+        own = f"{stage.stack.name}-order-placed"
+        other = f"{stage.stack.service}-{'prod' if stage.stack.stage == 'staging' else 'staging'}-order-placed"
+        for action in ("events:PutRule", "events:PutTargets", "events:DeleteRule", "events:TagResource"):
+            for rule in (f"rule/{own}", f"rule/orders/{own}"):
+                assert stage.execution.allowing(action, stage.stack.arn("events", rule)), f"{action} on {rule}"
+            for rule in (f"rule/{other}", f"rule/orders/{other}", "rule/orders/someone-elses-rule"):
+                assert not stage.execution.allowing(action, stage.stack.arn("events", rule)), f"{action} on {rule}"
+        assert not stage.boundary.allowing("events:PutEvents", stage.stack.arn("events", "event-bus/default"))
+
+
 def test_the_s3_stage_manages_its_own_bucket_and_its_smoke_test_touches_only_incoming_and_processed(
     service: Service,
 ) -> None:

@@ -60,23 +60,29 @@ def test_mypy_strict_passes_as_make_typecheck_runs_it(service):
     pass
 
 
+def test_generated_test_suite_passes(service):
+    from cost_summary import note_suite_run
+
+    note_suite_run("..s.\\n===== 212 passed, 3 skipped, 1 deselected in 30.12s =====\\n")
+
+
 def test_no_template_syntax_left_in_output(service):
     with timed("history-gate-mypy-0123"):  # a gate shared by identical trees stays the test's own
         burn(0.2)
 """
 
 
-def cells(output: list[str], row: str) -> dict[str, float]:
+def cells(output: list[str], row: str) -> dict[str, float | str]:
     [header] = [line for line in output if line.split() and line.split()[:2] == ["build", "ruff"]]
     [values] = [line for line in output if line.startswith(f"{row} ")]
     # Right-aligned columns: a value ends where its header ends.
     ends = {name: header.index(name) + len(name) for name in header.split()}
-    found = {}
+    found: dict[str, float | str] = {}
     for name, end in ends.items():
         start = max((e for e in ends.values() if e < end), default=len(row))
         text = values[start:end].strip()
         if text:
-            found[name] = float(text)
+            found[name] = text if name == "suite" else float(text)
     return found
 
 
@@ -88,7 +94,7 @@ def test_summary_puts_each_gate_and_build_in_its_combinations_row(
     pytester.makepyfile(test_render_matrix=MINIATURE)
     pytester.makeini("[pytest]\n")
     result = pytester.runpytest_subprocess("-p", "cost_summary", "-p", "xdist", "-n", workers)
-    result.assert_outcomes(passed=6)
+    result.assert_outcomes(passed=8)
     output = result.outlines
     assert any("cost per combination and gate" in line for line in output), output
 
@@ -101,7 +107,8 @@ def test_summary_puts_each_gate_and_build_in_its_combinations_row(
         assert row["cpu"] >= 0.5, row
         assert row["cpu"] < row["wall"], "sleeping is wall time, not CPU"
         assert row["checks"] >= 0.2, "a gate shared by identical trees counts where it ran"
-        assert set(row) == {"build", "ruff", "mypy", "checks", "wall", "cpu"}
+        assert set(row) == {"build", "ruff", "mypy", "pytest", "checks", "wall", "cpu", "suite"}
+        assert row["suite"] == "212/3", "the service suite's passed/skipped, from its summary line"
     assert cells(output, "total wall")["build"] >= 6
     assert cells(output, "total cpu")["build"] < 0.15, "the venv's CPU was charged to the render it ran in"
     [shared] = [line for line in output if line.startswith("shared builds")]

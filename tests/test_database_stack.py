@@ -28,12 +28,12 @@ import judges
 from cfn_template import load_template
 from service_env import service_venv
 from test_bootstrap import ACCOUNT, Policy, Resolver, Stack, as_list, statements
-from test_render_matrix import MATRIX, Combination, Service
+from test_render_matrix import EVENT_SOURCES, MATRIX, Combination, Service
 from test_render_matrix import render as _render  # noqa: F401 - the render matrix's fixture, requested by name
 
 # Every postgres combination of the render matrix (the same renders its gates use), else one per source.
 POSTGRES = [c for c in MATRIX if c.answers.get("database") == "postgres"] or [
-    Combination(f"{source}-postgres", {"event_source": source, "database": "postgres"}) for source in ("sqs", "api")
+    Combination(f"{source}-postgres", {"event_source": source, "database": "postgres"}) for source in EVENT_SOURCES
 ]
 TEMPLATE = "database/template.yaml"
 # The service stack's database parameters (issue 8's contract), each one an output here.

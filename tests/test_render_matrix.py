@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pytest_copie.plugin import Copie
 
 import judges
 from cfn_template import load_template
+from cost_summary import note_suite_run
 from once import locked, once
 from service_env import service_tool_env, service_venv, tool_cache
 
@@ -32,12 +34,46 @@ class Combination:
     answers: dict[str, Any]
 
 
-MATRIX = [
-    *(
+# The questions whose every choice is a folder of slots (template/_slots/README.md).
+SLOTTED_QUESTIONS = {"event_source": "sources", "database": "databases"}
+COPIER_YML = judges.REPO_ROOT / "copier.yml"
+SLOTS = judges.REPO_ROOT / "template" / "_slots"
+
+
+def slotted_choices(copier_yml: Path = COPIER_YML) -> dict[str, list[str]]:
+    """Each slotted question's choices (the values), in copier.yml's order."""
+    questions = yaml.safe_load(copier_yml.read_text())
+    offered: dict[str, list[str]] = {}
+    for question in SLOTTED_QUESTIONS:
+        choices = questions[question]["choices"]
+        offered[question] = [str(value) for value in (choices.values() if isinstance(choices, dict) else choices)]
+    return offered
+
+
+def missing_slots(answers: dict[str, Any], slots: Path = SLOTS) -> list[str]:
+    """Why copier could not render these answers: each slotted choice without its folder."""
+    return [
+        f"copier.yml offers {question}={answers[question]} but template/_slots/{folder}/{answers[question]}/ "
+        f"does not exist: add the folder (template/_slots/README.md says what goes in it) or remove the choice"
+        for question, folder in SLOTTED_QUESTIONS.items()
+        if question in answers and not (slots / folder / str(answers[question])).is_dir()
+    ]
+
+
+def every_source_and_database(copier_yml: Path = COPIER_YML) -> list[Combination]:
+    """Every event_source choice x every database choice that copier.yml offers."""
+    offered = slotted_choices(copier_yml)
+    return [
         Combination(f"{source}-{database}", {"event_source": source, "database": database})
-        for source in ("sqs", "api", "sns", "s3")
-        for database in ("none", "dynamodb", "postgres")
-    ),
+        for source in offered["event_source"]
+        for database in offered["database"]
+    ]
+
+
+CHOICES = slotted_choices()
+EVENT_SOURCES, DATABASES = CHOICES["event_source"], CHOICES["database"]
+# Answers that change more than a slot, on a few combinations each.
+VARIANTS = [
     Combination("sqs-dynamodb-py3.12", {"event_source": "sqs", "database": "dynamodb", "python_version": "3.12"}),
     Combination(
         "api-none-non-defaults",
@@ -56,6 +92,7 @@ MATRIX = [
     Combination("api-none-provisioned", {"event_source": "api", "database": "none", "cold_start": "provisioned"}),
     Combination("api-postgres-snapstart", {"event_source": "api", "database": "postgres", "cold_start": "snapstart"}),
 ]
+MATRIX = [*every_source_and_database(), *VARIANTS]
 
 
 @dataclass(frozen=True)
@@ -88,6 +125,8 @@ def render(copie_session: Copie, shared: Path) -> Callable[[Combination], Servic
         return {"project": str(result.project_dir), "answers": result.answers}
 
     def rendered(combination: Combination) -> Service:
+        if missing := missing_slots(combination.answers):
+            pytest.fail(f"{combination.id} cannot render: " + "; ".join(missing), pytrace=False)
         done = once(shared, f"render-{combination.id}", lambda d: build(combination, d))
         return Service(combination.id, Path(done["project"]), done["answers"])
 
@@ -132,6 +171,32 @@ def make_command(project: Path, target: str, tool: str) -> list[str]:
             if Path(word).name == tool:
                 return words[i + 1 :]
     raise AssertionError(f"`make {target}` does not run {tool}: {lines}")
+
+
+# ---------------------------------------------------------------- the matrix itself
+def test_the_matrix_is_every_source_with_every_database_copier_yml_offers(tmp_path: Path) -> None:
+    copier_yml = tmp_path / "copier.yml"
+    copier_yml.write_text(
+        "event_source:\n  type: str\n  choices:\n    A queue: sqs\n    An API: api\n    A stream: kinesis\n"
+        "database:\n  type: str\n  choices:\n    - none\n    - dynamodb\n"
+    )
+    assert [c.id for c in every_source_and_database(copier_yml)] == [
+        "sqs-none",
+        "sqs-dynamodb",
+        "api-none",
+        "api-dynamodb",
+        "kinesis-none",
+        "kinesis-dynamodb",
+    ]
+
+
+def test_a_choice_without_its_slot_folder_is_named() -> None:
+    assert missing_slots({"event_source": "kinesis", "database": "none"}) == [
+        "copier.yml offers event_source=kinesis but template/_slots/sources/kinesis/ does not exist: "
+        "add the folder (template/_slots/README.md says what goes in it) or remove the choice"
+    ]
+    # Every choice copier.yml offers today has its folder.
+    assert [problem for c in MATRIX for problem in missing_slots(c.answers)] == []
 
 
 # ---------------------------------------------------------------- the service's own gates
@@ -180,7 +245,9 @@ def test_mypy_strict_passes_as_make_typecheck_runs_it(service: Service, shared: 
 
 def test_generated_test_suite_passes(service: Service) -> None:
     # The service's own pytest config (pythonpath, markers); e2e tests skip without a stack.
-    judges.assert_passes(run_tool(service, "-m", "pytest", "-q", "-p", "no:cacheprovider"), "the service's tests")
+    done = run_tool(service, "-m", "pytest", "-q", "-p", "no:cacheprovider")
+    note_suite_run(done.stdout)
+    judges.assert_passes(done, "the service's tests")
 
 
 # ---------------------------------------------------------------- outside judges
@@ -333,6 +400,7 @@ OPTIONAL_MODULES = {
     "dead_letters.py": ("event_source", {"sqs"}),
     "sqs_batch.py": ("event_source", {"sqs"}),
     "sns_notification.py": ("event_source", {"sns"}),
+    "order_placed_event.py": ("event_source", {"eventbridge"}),
     "failures.py": ("event_source", {"sns", "eventbridge", "schedule", "s3"}),
     "scripts/redrive.py": ("event_source", {"sns", "eventbridge", "schedule", "s3"}),
     "tests/integration/test_failure_queue.py": ("event_source", {"sns", "eventbridge", "schedule", "s3"}),

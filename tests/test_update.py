@@ -1,9 +1,12 @@
 """`copier update` brings a new template version into a service and keeps its owner's edits.
 
 The round trip uses real tags: this template's current content (committed or
-not) becomes a repository tagged v1.0.0, a service is copied from it and edited
-by its owner, the template gets a change tagged v1.1.0, and the service is
-updated to it.
+not) becomes a repository tagged v1.0.0, then gets a change tagged v1.1.0; a
+service is copied from v1.0.0, edited by its owner, and updated to v1.1.0.
+
+It runs for the default answers, and for every combination of the matrix that
+no release offered yet (tests/test_update_history.py updates the others from
+the real releases that offered them).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import pytest
 import judges
 from once import once
 from template_repo import answers, commit_all, conflicted_files, copier, git, snapshot_repo
-from test_render_matrix import Service, run_tool
+from test_render_matrix import Combination, Service, run_tool
+from test_update_history import data_arguments, unreleased
 
 OWNER_EDIT = '''
 
@@ -32,13 +36,32 @@ POST_COPY_MESSAGE = "Initialised a git repository"  # hooks/post_copy.py says it
 
 
 def build_template_repo(repo: Path) -> dict[str, Any]:
-    """The template as it is in this work tree, in a repository of its own tagged v1.0.0."""
-    return {"repo": str(snapshot_repo(repo, "v1.0.0"))}
+    """The template as it is in this work tree, in a repository of its own tagged v1.0.0, and v1.1.0 on top."""
+    snapshot_repo(repo, "v1.0.0")
+    readme = repo / "template" / "README.md.jinja"
+    readme.write_text(readme.read_text() + f"\n{TEMPLATE_CHANGE}\n")
+    commit_all(repo, "Template v1.1.0")
+    git(repo, "tag", "v1.1.0")
+    return {"repo": str(repo)}
 
 
 @pytest.fixture
 def template_repo(shared: Path) -> Path:
     return Path(once(shared, "update-template", build_template_repo)["repo"])
+
+
+DEFAULTS = Combination("defaults", {})  # what `copier copy --defaults` renders: sqs-dynamodb
+ROUND_TRIPS = [DEFAULTS, *unreleased()]
+
+
+@pytest.fixture(params=[pytest.param(c, id=c.id) for c in ROUND_TRIPS])
+def combination(request: pytest.FixtureRequest) -> Combination:
+    return request.param
+
+
+def suffix(combination: Combination) -> str:
+    """The once() key's ending: the default combination keeps the keys it always had."""
+    return "" if combination is DEFAULTS else f"-{combination.id}"
 
 
 @dataclass(frozen=True)
@@ -50,7 +73,7 @@ class Rendered:
 
 
 @pytest.fixture
-def copied(shared: Path, template_repo: Path) -> Rendered:
+def copied(shared: Path, template_repo: Path, combination: Combination) -> Rendered:
     def build(directory: Path) -> dict[str, Any]:
         project = directory / "order-service"
         done = copier(
@@ -58,6 +81,7 @@ def copied(shared: Path, template_repo: Path) -> Rendered:
             "copy",
             "--trust",
             "--defaults",
+            *data_arguments(combination.answers),
             "--vcs-ref",
             "v1.0.0",
             str(template_repo),
@@ -65,7 +89,7 @@ def copied(shared: Path, template_repo: Path) -> Rendered:
         )
         return {"project": str(project), "output": done.stdout + done.stderr}
 
-    done = once(shared, "update-copy", build)
+    done = once(shared, f"update-copy{suffix(combination)}", build)
     return Rendered(Path(done["project"]), done["output"])
 
 
@@ -77,7 +101,7 @@ class Updated:
 
 
 @pytest.fixture
-def updated(shared: Path, copied: Rendered, template_repo: Path) -> Updated:
+def updated(shared: Path, copied: Rendered, combination: Combination) -> Updated:
     def build(directory: Path) -> dict[str, Any]:
         # Its own copy of the service: the tests of the copy keep seeing v1.0.0.
         project = directory / copied.project.name
@@ -88,15 +112,10 @@ def updated(shared: Path, copied: Rendered, template_repo: Path) -> Updated:
         logic.write_text(logic.read_text() + OWNER_EDIT)
         commit_all(project, "Owner adds a business rule")
 
-        readme = template_repo / "template" / "README.md.jinja"
-        readme.write_text(readme.read_text() + f"\n{TEMPLATE_CHANGE}\n")
-        commit_all(template_repo, "Template v1.1.0")
-        git(template_repo, "tag", "v1.1.0")
-
         done = copier(project, "update", "--defaults", "--trust", "--vcs-ref", "v1.1.0")
         return {"project": str(project), "logic": str(logic), "output": done.stdout + done.stderr}
 
-    done = once(shared, "update-update", build)
+    done = once(shared, f"update-update{suffix(combination)}", build)
     return Updated(Path(done["project"]), Path(done["logic"]), done["output"])
 
 
@@ -143,6 +162,10 @@ def committed_copy(source: Path, directory: Path) -> Path:
     return project
 
 
+# What the owner may and may not change later is the same for every combination: the default's.
+ONLY_THE_DEFAULTS = pytest.mark.parametrize("combination", [DEFAULTS], ids=[DEFAULTS.id])
+
+
 @pytest.fixture
 def reanswered(shared: Path, updated: Updated) -> Rendered:
     def build(directory: Path) -> dict[str, Any]:
@@ -165,6 +188,7 @@ def reanswered(shared: Path, updated: Updated) -> Rendered:
     return Rendered(Path(done["project"]), done["output"])
 
 
+@ONLY_THE_DEFAULTS
 def test_a_changed_answer_is_rendered_and_remembered(reanswered: Rendered) -> None:
     recorded = answers(reanswered.project)
     assert (recorded["memory_size"], recorded["alarm_email"]) == (1024, "oncall@example.com")
@@ -178,6 +202,7 @@ def test_a_changed_answer_is_rendered_and_remembered(reanswered: Rendered) -> No
     assert "After update: uv.lock already matches pyproject.toml" in reanswered.output
 
 
+@ONLY_THE_DEFAULTS
 def test_a_changed_answer_keeps_the_owners_edits_and_the_services_checks(reanswered: Rendered) -> None:
     package = str(answers(reanswered.project)["package_name"])
     assert OWNER_EDIT in (reanswered.project / "src" / package / "logic.py").read_text()
@@ -186,6 +211,7 @@ def test_a_changed_answer_keeps_the_owners_edits_and_the_services_checks(reanswe
     judges.assert_passes(done, "the service's readiness and unit tests after the new answers")
 
 
+@ONLY_THE_DEFAULTS
 @pytest.mark.parametrize(
     ("answer", "message"),
     [
