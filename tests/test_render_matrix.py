@@ -38,6 +38,10 @@ MATRIX = [
         for source in ("sqs", "api")
         for database in ("none", "dynamodb", "postgres")
     ),
+    *(
+        Combination(f"schedule-{database}", {"event_source": "schedule", "database": database})
+        for database in ("none", "dynamodb", "postgres")
+    ),
     Combination("sqs-dynamodb-py3.12", {"event_source": "sqs", "database": "dynamodb", "python_version": "3.12"}),
     Combination(
         "api-none-non-defaults",
@@ -332,6 +336,7 @@ OPTIONAL_MODULES = {
     "http_request.py": ("event_source", {"api"}),
     "dead_letters.py": ("event_source", {"sqs"}),
     "sqs_batch.py": ("event_source", {"sqs"}),
+    "scheduled_run.py": ("event_source", {"schedule"}),
     "restore_hooks.py": ("cold_start", {"snapstart"}),
     "database.py": ("database", {"postgres"}),
     "migrate.py": ("database", {"postgres"}),
