@@ -199,8 +199,17 @@ def test_the_missed_run_alarm_watches_the_schedules_interval(expression: str, in
 
 @pytest.mark.parametrize(
     ("timezone", "refused"),
-    [("UTC", False), ("Europe/Berlin", False), ("America/Argentina/Buenos_Aires", False), ("Etc/GMT+5", False)]
-    + [("europe/berlin", True), ("Berlin", True), ("CET+1", True), ("Europe/Berlin;rm", True), ("", True)],
+    [
+        ("UTC", False),
+        ("Europe/Berlin", False),
+        ("America/Argentina/Buenos_Aires", False),
+        ("Etc/GMT+5", False),
+        ("europe/berlin", True),
+        ("Berlin", True),
+        ("CET+1", True),
+        ("Europe/Berlin;rm", True),
+        ("", True),
+    ],
 )
 def test_the_schedule_timezone_must_be_an_iana_name(timezone: str, refused: bool) -> None:
     validator = str(schedule_questions()["schedule_timezone"]["validator"])
