@@ -763,6 +763,38 @@ def test_the_sqs_smoke_test_may_read_what_proves_an_order_was_processed(service:
                 assert statement.resources == (idempotency,), f"{statement.sid} reads {statement.resources}"
 
 
+def test_the_sns_smoke_test_publishes_only_to_its_topic_through_its_key(service: Service) -> None:
+    if service.answers["event_source"] != "sns":
+        pytest.skip("only the SNS smoke test publishes")
+    for stage in bootstraps(service):
+        stack, deploy = stage.stack, stage.deploy
+        topic = stack.arn("sns", f"{stack.name}-orders")
+        publishing = deploy.allowing("sns:Publish")
+        if stack.stage != "staging":
+            assert not publishing, f"{deploy.name} may publish: {publishing}"
+            continue
+        assert [statement.resources for statement in publishing] == [(topic,)]
+        [encrypting] = deploy.allowing("kms:GenerateDataKey")
+        assert encrypting.value("StringEquals", "kms:ViaService") == [f"sns.{stack.region}.amazonaws.com"]
+        assert encrypting.value("ForAnyValue:StringEquals", "kms:ResourceAliases") == [f"alias/{stack.name}-orders"]
+
+
+def test_the_execution_role_subscribes_only_the_stages_function_to_a_topic_it_does_not_own(
+    service: Service,
+) -> None:
+    if service.answers["event_source"] != "sns":
+        pytest.skip("only an SNS service subscribes to a topic it may not own")
+    for stage in bootstraps(service):
+        stack = stage.stack
+        foreign_topic = stack.arn("sns", "someone-elses-orders")
+        for statement in stage.execution.allowing("sns:Subscribe", foreign_topic):
+            assert statement.value("StringEquals", "sns:Protocol") == ["lambda"], statement.sid
+            endpoints = statement.value("ArnLike", "sns:Endpoint")
+            assert endpoints == [stack.arn("lambda", f"function:{stack.name}:*")], statement.sid
+        assert stage.execution.allowing("sns:Subscribe", foreign_topic), "OrdersTopicArn could not be subscribed to"
+        assert not stage.execution.allowing("sns:Publish", foreign_topic), "it may publish to a topic it does not own"
+
+
 # ---------------------------------------------------------------- 3. no import, stage-scoped ids
 def test_deploy_roles_cannot_import_existing_resources(service: Service) -> None:
     for stage in bootstraps(service):

@@ -35,7 +35,7 @@ class Combination:
 MATRIX = [
     *(
         Combination(f"{source}-{database}", {"event_source": source, "database": database})
-        for source in ("sqs", "api")
+        for source in ("sqs", "api", "sns")
         for database in ("none", "dynamodb", "postgres")
     ),
     *(
@@ -337,6 +337,11 @@ OPTIONAL_MODULES = {
     "dead_letters.py": ("event_source", {"sqs"}),
     "sqs_batch.py": ("event_source", {"sqs"}),
     "scheduled_run.py": ("event_source", {"schedule"}),
+    "sns_notification.py": ("event_source", {"sns"}),
+    "failures.py": ("event_source", {"sns", "eventbridge", "schedule", "s3"}),
+    "scripts/redrive.py": ("event_source", {"sns", "eventbridge", "schedule", "s3"}),
+    "tests/integration/test_failure_queue.py": ("event_source", {"sns", "eventbridge", "schedule", "s3"}),
+    "tests/readiness/test_async_contract.py": ("event_source", {"sns", "eventbridge", "schedule", "s3"}),
     "restore_hooks.py": ("cold_start", {"snapstart"}),
     "database.py": ("database", {"postgres"}),
     "migrate.py": ("database", {"postgres"}),

@@ -110,7 +110,7 @@ def the_function(template: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
 
 
 class Resolver:
-    """Resolves Ref, Sub and GetAtt against a stack that exists only locally."""
+    """Resolves intrinsics (Ref, Sub, GetAtt, If, Select, Split, Join) and conditions for a local stack."""
 
     def __init__(
         self,
@@ -142,6 +142,18 @@ class Resolver:
                 return self._sub(argument)
             if key == "Fn::GetAtt":
                 return self.attributes[(argument[0], argument[1])]
+            if key == "Fn::If":
+                name, if_true, if_false = argument
+                return self.resolve(if_true if self.condition(name) else if_false)
+            if key == "Fn::Select":
+                index, items = self.resolve(argument)
+                return items[int(index)]
+            if key == "Fn::Split":
+                delimiter, text = argument
+                return str(self.resolve(text)).split(delimiter)
+            if key == "Fn::Join":
+                delimiter, items = argument
+                return delimiter.join(str(item) for item in self.resolve(items))
             if key.startswith("Fn::"):
                 raise NotImplementedError(f"local runs cannot resolve {key}; use Ref, Fn::Sub or Fn::GetAtt here")
         if isinstance(value, dict):
@@ -149,6 +161,29 @@ class Resolver:
         if isinstance(value, list):
             return [self.resolve(item) for item in value]
         return value
+
+    def condition(self, name: str) -> bool:
+        """The value of the template's condition ``name`` for this stack's parameters."""
+        return self._condition_value(self.template.get("Conditions", {})[name])
+
+    def _condition_value(self, value: Any) -> bool:
+        ((key, argument),) = value.items()
+        if key == "Condition":
+            return self.condition(argument)
+        if key == "Fn::Equals":
+            left, right = (self.resolve(item) for item in argument)
+            return str(left) == str(right)
+        if key == "Fn::Not":
+            return not self._condition_value(argument[0])
+        if key == "Fn::And":
+            return all(self._condition_value(item) for item in argument)
+        if key == "Fn::Or":
+            return any(self._condition_value(item) for item in argument)
+        raise NotImplementedError(f"local runs cannot evaluate {key} in a condition")
+
+    def exists(self, resource: Mapping[str, Any]) -> bool:
+        """Whether a stack with these parameters creates ``resource`` (its Condition, if any, holds)."""
+        return "Condition" not in resource or self.condition(resource["Condition"])
 
     def _ref(self, name: str) -> str:
         if name in self.pseudo:

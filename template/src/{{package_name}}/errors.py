@@ -47,3 +47,11 @@ class OrderConflictError(PermanentError):
 
 class TransientError(Exception):
     """A dependency failed in a way that may pass: retry later."""
+
+
+class IdempotencyKeyReusedError(PermanentError):
+    """The key was already used with a different payload; its first result is not this one's."""
+
+
+class DuplicateInProgressError(TransientError):
+    """Another delivery of the same key is being recorded right now: retry after it ends."""
