@@ -43,6 +43,24 @@ REFUSED = [
         "at most reserved_concurrency",
         id="provisioned-above-reserved",
     ),
+    pytest.param(
+        {"event_source": "schedule", "schedule_expression": "at(2026-01-01T00:00:00)"},
+        "schedule_expression",
+        "cron(minutes hours day-of-month month day-of-week year) or rate(N minutes|hours|days)",
+        id="schedule-at-runs-once",
+    ),
+    pytest.param(
+        {"event_source": "schedule", "schedule_expression": "cron(0 2 ? * MON *)"},
+        "schedule_expression",
+        "at least daily",
+        id="schedule-weekly-cron",
+    ),
+    pytest.param(
+        {"event_source": "schedule", "schedule_timezone": "CET+1"},
+        "schedule_timezone",
+        "IANA time zone name like Europe/Berlin",
+        id="schedule-timezone-not-iana",
+    ),
 ]
 
 
@@ -148,3 +166,82 @@ def test_an_eventbridge_source_is_asked_with_a_default_from_the_service_and_only
     queue_worker = copie.copy(extra_answers={"event_source": "sqs", "database": "none"})
     assert queue_worker.exit_code == 0, queue_worker.exception
     assert "eventbridge_source" not in (queue_worker.project_dir / ".copier-answers.yml").read_text()
+
+
+def schedule_questions() -> dict[str, Any]:
+    questions: dict[str, Any] = yaml.safe_load(
+        (Path(__file__).resolve().parent.parent / "copier.yml").read_text(encoding="utf-8")
+    )
+    return questions
+
+
+def rendered(expression: str, answers: dict[str, Any]) -> str:
+    """A copier.yml expression rendered with copier's own filters (jinja2-ansible-filters)."""
+    environment = jinja2.Environment(extensions=["jinja2_ansible_filters.AnsibleCoreFiltersExtension"])
+    return environment.from_string(expression).render(answers).strip()
+
+
+@pytest.mark.parametrize(
+    ("expression", "refusal"),
+    [
+        ("cron(15 0 * * ? *)", ""),
+        ("cron(0 */4 * * ? *)", ""),
+        ("cron(30 1,13 ? * * *)", ""),
+        ("rate(1 day)", ""),
+        ("rate(6 hours)", ""),
+        ("rate(5 minutes)", ""),
+        ("rate(6 days)", ""),
+        ("rate(7 days)", "at least every 6 days"),
+        ("rate(1 days)", "singular unit for 1"),
+        ("rate(2 hour)", "singular unit for 1"),
+        ("rate(0 minutes)", "cron(minutes hours"),
+        ("cron(15 0 * * * *)", 'one of day-of-month or day-of-week must be "?"'),
+        ("cron(0 2 1 * ? *)", "at least daily"),
+        ("cron(0 2 ? * MON-FRI *)", "at least daily"),
+        ("cron(0 2 * JAN ? *)", "at least daily"),
+        ("cron(0 2 * * ? 2027)", "at least daily"),
+        ("cron(0 2 * * ?)", "cron(minutes hours"),
+        ("cron(0 2am * * ? *)", "minutes and hours must be numbers"),
+        ("0 2 * * *", "cron(minutes hours"),
+    ],
+)
+def test_a_schedule_scheduler_or_the_missed_run_alarm_cannot_take_is_refused(expression: str, refusal: str) -> None:
+    """Scheduler's cron has six fields and a "?"; the missed-run alarm can watch at most 7 days."""
+    validator = str(schedule_questions()["schedule_expression"]["validator"])
+    message = rendered(validator, {"schedule_expression": expression})
+    assert (refusal in message) if refusal else not message, message
+
+
+@pytest.mark.parametrize(
+    ("expression", "interval"),
+    [
+        ("cron(15 0 * * ? *)", 86400),
+        ("cron(0 * * * ? *)", 3600),
+        ("rate(1 day)", 86400),
+        ("rate(6 hours)", 6 * 3600),
+        ("rate(5 minutes)", 300),
+    ],
+)
+def test_the_missed_run_alarm_watches_the_schedules_interval(expression: str, interval: int) -> None:
+    default = str(schedule_questions()["schedule_interval_seconds"]["default"])
+    assert rendered(default, {"event_source": "schedule", "schedule_expression": expression}) == str(interval)
+
+
+@pytest.mark.parametrize(
+    ("timezone", "refused"),
+    [
+        ("UTC", False),
+        ("Europe/Berlin", False),
+        ("America/Argentina/Buenos_Aires", False),
+        ("Etc/GMT+5", False),
+        ("europe/berlin", True),
+        ("Berlin", True),
+        ("CET+1", True),
+        ("Europe/Berlin;rm", True),
+        ("", True),
+    ],
+)
+def test_the_schedule_timezone_must_be_an_iana_name(timezone: str, refused: bool) -> None:
+    validator = str(schedule_questions()["schedule_timezone"]["validator"])
+    message = rendered(validator, {"schedule_timezone": timezone})
+    assert bool(message) == refused, message

@@ -172,6 +172,9 @@ class Resolver:
         if resource["Type"] == "AWS::IAM::Role" and attribute == "Arn":
             return f"arn:{self.pseudo['AWS::Partition']}:iam::{ACCOUNT}:role/{self(properties['RoleName'])}"
         if resource["Type"] == "AWS::S3::Bucket" and attribute == "Arn":
+            # A service's own bucket is named in its template; otherwise, the bootstrap's artifacts.
+            if "BucketName" in properties:
+                return f"arn:{self.pseudo['AWS::Partition']}:s3:::{self(properties['BucketName'])}"
             return "arn:aws:s3:::artifact-bucket"
         if resource["Type"] == "AWS::DynamoDB::Table" and attribute == "Arn":
             return self.stack.arn("dynamodb", f"table/{self(properties['TableName'])}")
@@ -447,6 +450,20 @@ HANDLER_PERMISSIONS_OF_UNUSED_PROPERTIES: dict[str, dict[str, tuple[str, ...]]] 
         "ReplicationConfiguration": ("iam:PassRole",),
     },
     "AWS::Logs::LogGroup": {"DataProtectionPolicy": ("firehose:TagDeliveryStream",)},
+    # S3 Tables are created only for a bucket's metadata table (S3 user guide, "Metadata tables").
+    "AWS::S3::Bucket": {
+        "MetadataTableConfiguration": (
+            "s3tables:CreateNamespace",
+            "s3tables:CreateTable",
+            "s3tables:CreateTableBucket",
+            "s3tables:GetTable",
+            "s3tables:GetTableMetadataLocation",
+            "s3tables:PutTableBucketPolicy",
+            "s3tables:PutTableEncryption",
+            "s3tables:PutTablePolicy",
+            "s3tables:UpdateTableMetadataLocation",
+        ),
+    },
     # A gateway endpoint joins no VPC Lattice service network and serves its own region only.
     "AWS::EC2::VPCEndpoint": {
         "ServiceNetworkArn": (

@@ -399,6 +399,7 @@ OPTIONAL_MODULES = {
     "http_request.py": ("event_source", {"api"}),
     "dead_letters.py": ("event_source", {"sqs"}),
     "sqs_batch.py": ("event_source", {"sqs"}),
+    "scheduled_run.py": ("event_source", {"schedule"}),
     "sns_notification.py": ("event_source", {"sns"}),
     "order_placed_event.py": ("event_source", {"eventbridge"}),
     "failures.py": ("event_source", {"sns", "eventbridge", "schedule", "s3"}),
