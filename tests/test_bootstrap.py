@@ -434,6 +434,21 @@ HANDLER_PERMISSIONS_OF_UNUSED_PROPERTIES: dict[str, dict[str, tuple[str, ...]]] 
         "FileSystemConfigs": ("elasticfilesystem:DescribeMountTargets", "s3files:ListMountTargets"),
         "KmsKeyArn": ("kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"),
     },
+    # The S3 source's bucket keeps no metadata table (S3 Tables); its replication role is the only role it would pass.
+    "AWS::S3::Bucket": {
+        "MetadataTableConfiguration": (
+            "s3tables:CreateNamespace",
+            "s3tables:CreateTable",
+            "s3tables:CreateTableBucket",
+            "s3tables:GetTable",
+            "s3tables:GetTableMetadataLocation",
+            "s3tables:PutTableBucketPolicy",
+            "s3tables:PutTableEncryption",
+            "s3tables:PutTablePolicy",
+            "s3tables:UpdateTableMetadataLocation",
+        ),
+        "ReplicationConfiguration": ("iam:PassRole",),
+    },
     "AWS::Logs::LogGroup": {"DataProtectionPolicy": ("firehose:TagDeliveryStream",)},
     # S3 Tables are created only for a bucket's metadata table (S3 user guide, "Metadata tables").
     "AWS::S3::Bucket": {
@@ -821,6 +836,29 @@ def test_the_execution_role_manages_the_stages_own_rules_on_any_bus_and_no_other
             for rule in (f"rule/{other}", f"rule/orders/{other}", "rule/orders/someone-elses-rule"):
                 assert not stage.execution.allowing(action, stage.stack.arn("events", rule)), f"{action} on {rule}"
         assert not stage.boundary.allowing("events:PutEvents", stage.stack.arn("events", "event-bus/default"))
+
+
+def test_the_s3_stage_manages_its_own_bucket_and_its_smoke_test_touches_only_incoming_and_processed(
+    service: Service,
+) -> None:
+    if service.answers["event_source"] != "s3":
+        pytest.skip("only an s3 service has an orders bucket")
+    for stage in bootstraps(service):
+        stack, deploy, execution = stage.stack, stage.deploy, stage.execution
+        bucket = f"arn:aws:s3:::{stack.name}-{ACCOUNT}"
+        other_stage = f"arn:aws:s3:::{stack.service}-{'prod' if stack.stage == 'staging' else 'staging'}-{ACCOUNT}"
+        for action in ("s3:CreateBucket", "s3:PutBucketNotification", "s3:PutBucketPolicy", "s3:DeleteBucket"):
+            assert execution.allowing(action, bucket), f"{execution.name} cannot {action} {bucket}"
+            assert not execution.allowing(action, other_stage), f"{execution.name} may {action} {other_stage}"
+        # CloudFormation manages the bucket, never an order document in it.
+        assert not execution.allowing("s3:GetObject", f"{bucket}/incoming/ord-1.json")
+        upload, outcome = f"{bucket}/incoming/e2e/ord-1.json", f"{bucket}/processed/e2e/ord-1.json"
+        smoke = stack.stage == "staging"
+        assert bool(deploy.allowing("s3:PutObject", upload)) == smoke, f"{deploy.name} and {upload}"
+        assert bool(deploy.allowing("s3:GetObject", outcome)) == smoke, f"{deploy.name} and {outcome}"
+        assert not deploy.allowing("s3:PutObject", f"{bucket}/processed/e2e/ord-1.json"), "it may forge an outcome"
+        assert not deploy.allowing("s3:GetObject", f"{bucket}/rejected/ord-1.json")
+        assert not deploy.allowing("s3:DeleteObject", upload)
 
 
 # ---------------------------------------------------------------- 3. no import, stage-scoped ids

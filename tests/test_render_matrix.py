@@ -406,6 +406,8 @@ OPTIONAL_MODULES = {
     "scripts/redrive.py": ("event_source", {"sns", "eventbridge", "schedule", "s3"}),
     "tests/integration/test_failure_queue.py": ("event_source", {"sns", "eventbridge", "schedule", "s3"}),
     "tests/readiness/test_async_contract.py": ("event_source", {"sns", "eventbridge", "schedule", "s3"}),
+    "s3_objects.py": ("event_source", {"s3"}),
+    "events/documents.json": ("event_source", {"s3"}),
     "restore_hooks.py": ("cold_start", {"snapstart"}),
     "database.py": ("database", {"postgres"}),
     "migrate.py": ("database", {"postgres"}),
