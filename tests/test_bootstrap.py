@@ -423,6 +423,21 @@ HANDLER_PERMISSIONS_OF_UNUSED_PROPERTIES: dict[str, dict[str, tuple[str, ...]]] 
         "ImportSourceSpecification": ("s3:GetObjectMetadata", "s3:ListBucket"),
         "ContributorInsightsSpecification": ("iam:CreateServiceLinkedRole",),
     },
+    # Without a key, a bus encrypts with an AWS owned key; without a Policy, it has no resource
+    # policy to put (EventBridge user guide, "Data encryption in EventBridge"; the bus's registry schema).
+    "AWS::Events::EventBus": {
+        "KmsKeyIdentifier": (
+            "kms:Decrypt",
+            "kms:DescribeKey",
+            "kms:Encrypt",
+            "kms:GenerateDataKey",
+            "kms:GenerateDataKeyWithoutPlaintext",
+            "kms:ReEncrypt",
+            "kms:ReEncryptFrom",
+            "kms:ReEncryptTo",
+        ),
+        "Policy": ("events:PutPermission",),
+    },
     "AWS::Lambda::EventSourceMapping": {"KmsKeyArn": ("kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey")},
     "AWS::Lambda::Function": {
         "VpcConfig": (
