@@ -423,6 +423,21 @@ HANDLER_PERMISSIONS_OF_UNUSED_PROPERTIES: dict[str, dict[str, tuple[str, ...]]] 
         "ImportSourceSpecification": ("s3:GetObjectMetadata", "s3:ListBucket"),
         "ContributorInsightsSpecification": ("iam:CreateServiceLinkedRole",),
     },
+    # Without a key, a bus encrypts with an AWS owned key; without a Policy, it has no resource
+    # policy to put (EventBridge user guide, "Data encryption in EventBridge"; the bus's registry schema).
+    "AWS::Events::EventBus": {
+        "KmsKeyIdentifier": (
+            "kms:Decrypt",
+            "kms:DescribeKey",
+            "kms:Encrypt",
+            "kms:GenerateDataKey",
+            "kms:GenerateDataKeyWithoutPlaintext",
+            "kms:ReEncrypt",
+            "kms:ReEncryptFrom",
+            "kms:ReEncryptTo",
+        ),
+        "Policy": ("events:PutPermission",),
+    },
     "AWS::Lambda::EventSourceMapping": {"KmsKeyArn": ("kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey")},
     "AWS::Lambda::Function": {
         "VpcConfig": (
@@ -810,32 +825,43 @@ def test_the_execution_role_subscribes_only_the_stages_function_to_a_topic_it_do
         assert not stage.execution.allowing("sns:Publish", foreign_topic), "it may publish to a topic it does not own"
 
 
-def test_the_eventbridge_smoke_test_may_put_only_its_producers_order_placed_events(service: Service) -> None:
-    """Staging's deploy role acts as a producer for one event, on any bus; prod's puts none."""
+def test_the_eventbridge_smoke_test_puts_only_on_its_stages_own_bus(service: Service) -> None:
+    """Staging and prod share one account: an event on a shared bus would reach production's rule too."""
     if service.answers["event_source"] != "eventbridge":
         pytest.skip("only the EventBridge smoke test puts an event")
     source = service.answers.get("eventbridge_source", f"{service.answers['service_name']}.orders")
     for stage in bootstraps(service):
-        bus = stage.stack.arn("events", "event-bus/default")
-        putting = stage.deploy.allowing("events:PutEvents", bus)
-        assert bool(putting) == (stage.stack.stage == "staging"), f"{stage.deploy.name} and {bus}"
+        stack = stage.stack
+        own_bus = stack.arn("events", f"event-bus/{stack.name}-orders")
+        putting = stage.deploy.allowing("events:PutEvents", own_bus)
+        assert bool(putting) == (stack.stage == "staging"), f"{stage.deploy.name} and {own_bus}"
+        other = f"{stack.service}-{'prod' if stack.stage == 'staging' else 'staging'}-orders"
+        for bus in ("default", other, "orders"):
+            assert not stage.deploy.allowing("events:PutEvents", stack.arn("events", f"event-bus/{bus}")), bus
         for statement in stage.deploy.allowing("events:PutEvents"):
+            assert statement.resources == (own_bus,), statement.sid
             assert statement.value("StringEquals", "events:source") == [source], statement.sid
             assert statement.value("StringEquals", "events:detail-type") == ["OrderPlaced"], statement.sid
 
 
-def test_the_execution_role_manages_the_stages_own_rules_on_any_bus_and_no_other(service: Service) -> None:
+def test_the_execution_role_manages_the_stages_own_bus_and_rules_and_no_other(service: Service) -> None:
     if service.answers["event_source"] != "eventbridge":
         pytest.skip("only the EventBridge source has a rule")
     for stage in bootstraps(service):
-        own = f"{stage.stack.name}-order-placed"
-        other = f"{stage.stack.service}-{'prod' if stage.stack.stage == 'staging' else 'staging'}-order-placed"
+        stack = stage.stack
+        other_stack = f"{stack.service}-{'prod' if stack.stage == 'staging' else 'staging'}"
+        own = f"{stack.name}-order-placed"
+        other = f"{other_stack}-order-placed"
+        for action in ("events:CreateEventBus", "events:DeleteEventBus", "events:TagResource"):
+            assert stage.execution.allowing(action, stack.arn("events", f"event-bus/{stack.name}-orders")), action
+            for bus in ("default", f"{other_stack}-orders", "orders"):
+                assert not stage.execution.allowing(action, stack.arn("events", f"event-bus/{bus}")), (action, bus)
         for action in ("events:PutRule", "events:PutTargets", "events:DeleteRule", "events:TagResource"):
-            for rule in (f"rule/{own}", f"rule/orders/{own}"):
-                assert stage.execution.allowing(action, stage.stack.arn("events", rule)), f"{action} on {rule}"
-            for rule in (f"rule/{other}", f"rule/orders/{other}", "rule/orders/someone-elses-rule"):
-                assert not stage.execution.allowing(action, stage.stack.arn("events", rule)), f"{action} on {rule}"
-        assert not stage.boundary.allowing("events:PutEvents", stage.stack.arn("events", "event-bus/default"))
+            for rule in (f"rule/{own}", f"rule/{stack.name}-orders/{own}", f"rule/orders/{own}"):
+                assert stage.execution.allowing(action, stack.arn("events", rule)), f"{action} on {rule}"
+            for rule in (f"rule/{other}", f"rule/{other_stack}-orders/{other}", "rule/orders/someone-elses-rule"):
+                assert not stage.execution.allowing(action, stack.arn("events", rule)), f"{action} on {rule}"
+        assert not stage.boundary.allowing("events:PutEvents", stack.arn("events", "event-bus/default"))
 
 
 def test_the_s3_stage_manages_its_own_bucket_and_its_smoke_test_touches_only_incoming_and_processed(
