@@ -56,6 +56,18 @@ REFUSED = [
         id="schedule-weekly-cron",
     ),
     pytest.param(
+        {"event_source": "schedule", "database": "dynamodb", "schedule_expression": "rate(2 days)"},
+        "schedule_expression",
+        "must be daily with database=dynamodb",
+        id="schedule-every-other-day-with-a-report",
+    ),
+    pytest.param(
+        {"event_source": "schedule", "database": "postgres", "schedule_timezone": "Europe/London"},
+        "schedule_timezone",
+        "must be UTC with database=postgres",
+        id="schedule-london-with-a-report",
+    ),
+    pytest.param(
         {"event_source": "schedule", "schedule_timezone": "CET+1"},
         "schedule_timezone",
         "IANA time zone name like Europe/Berlin",
@@ -208,7 +220,7 @@ def rendered(expression: str, answers: dict[str, Any]) -> str:
 def test_a_schedule_scheduler_or_the_missed_run_alarm_cannot_take_is_refused(expression: str, refusal: str) -> None:
     """Scheduler's cron has six fields and a "?"; the missed-run alarm can watch at most 7 days."""
     validator = str(schedule_questions()["schedule_expression"]["validator"])
-    message = rendered(validator, {"schedule_expression": expression})
+    message = rendered(validator, {"schedule_expression": expression, "database": "none"})
     assert (refusal in message) if refusal else not message, message
 
 
@@ -243,5 +255,44 @@ def test_the_missed_run_alarm_watches_the_schedules_interval(expression: str, in
 )
 def test_the_schedule_timezone_must_be_an_iana_name(timezone: str, refused: bool) -> None:
     validator = str(schedule_questions()["schedule_timezone"]["validator"])
-    message = rendered(validator, {"schedule_timezone": timezone})
+    message = rendered(validator, {"schedule_timezone": timezone, "database": "none"})
     assert bool(message) == refused, message
+
+
+@pytest.mark.parametrize("database", ["dynamodb", "postgres"])
+@pytest.mark.parametrize(
+    ("expression", "refused"),
+    [
+        ("cron(15 0 * * ? *)", False),
+        ("cron(30 23 ? * * *)", False),
+        ("rate(1 day)", False),
+        ("rate(2 days)", True),
+        ("rate(6 days)", True),
+        ("rate(1 hour)", True),
+        ("rate(5 minutes)", True),
+        ("cron(0 * * * ? *)", True),
+        ("cron(0 */4 * * ? *)", True),
+        ("cron(30 1,13 ? * * *)", True),
+        ("cron(0-30 2 * * ? *)", True),
+    ],
+)
+def test_a_daily_report_is_scheduled_once_a_day(database: str, expression: str, refused: bool) -> None:
+    """Each run reports the day before it: rate(2 days) would skip a day, an hourly run reread one 24 times."""
+    validator = str(schedule_questions()["schedule_expression"]["validator"])
+    message = rendered(validator, {"schedule_expression": expression, "database": database})
+    assert bool(message) == refused, message
+    if refused:
+        assert f"must be daily with database={database}" in message, message
+        assert "rate(1 day)" in message, message
+
+
+@pytest.mark.parametrize("database", ["dynamodb", "postgres"])
+@pytest.mark.parametrize(("timezone", "refused"), [("UTC", False), ("Europe/London", True), ("Etc/GMT+5", True)])
+def test_a_daily_report_runs_on_a_utc_schedule(database: str, timezone: str, refused: bool) -> None:
+    """In a zone with daylight saving one UTC day a year is never reported and another twice."""
+    validator = str(schedule_questions()["schedule_timezone"]["validator"])
+    message = rendered(validator, {"schedule_timezone": timezone, "database": database})
+    assert bool(message) == refused, message
+    if refused:
+        assert f"must be UTC with database={database}" in message, message
+        assert "daylight saving" in message, message
