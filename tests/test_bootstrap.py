@@ -449,6 +449,7 @@ HANDLER_PERMISSIONS_OF_UNUSED_PROPERTIES: dict[str, dict[str, tuple[str, ...]]] 
         "FileSystemConfigs": ("elasticfilesystem:DescribeMountTargets", "s3files:ListMountTargets"),
         "KmsKeyArn": ("kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"),
     },
+    "AWS::Logs::LogGroup": {"DataProtectionPolicy": ("firehose:TagDeliveryStream",)},
     # The S3 source's bucket keeps no metadata table (S3 Tables); its replication role is the only role it would pass.
     "AWS::S3::Bucket": {
         "MetadataTableConfiguration": (
@@ -463,21 +464,6 @@ HANDLER_PERMISSIONS_OF_UNUSED_PROPERTIES: dict[str, dict[str, tuple[str, ...]]] 
             "s3tables:UpdateTableMetadataLocation",
         ),
         "ReplicationConfiguration": ("iam:PassRole",),
-    },
-    "AWS::Logs::LogGroup": {"DataProtectionPolicy": ("firehose:TagDeliveryStream",)},
-    # S3 Tables are created only for a bucket's metadata table (S3 user guide, "Metadata tables").
-    "AWS::S3::Bucket": {
-        "MetadataTableConfiguration": (
-            "s3tables:CreateNamespace",
-            "s3tables:CreateTable",
-            "s3tables:CreateTableBucket",
-            "s3tables:GetTable",
-            "s3tables:GetTableMetadataLocation",
-            "s3tables:PutTableBucketPolicy",
-            "s3tables:PutTableEncryption",
-            "s3tables:PutTablePolicy",
-            "s3tables:UpdateTableMetadataLocation",
-        ),
     },
     # A gateway endpoint joins no VPC Lattice service network and serves its own region only.
     "AWS::EC2::VPCEndpoint": {
