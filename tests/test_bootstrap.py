@@ -508,6 +508,12 @@ def representative_resource(stack: Stack, kind: str, permission: str) -> str | N
         return "*"
     if kind == "AWS::Lambda::EventSourceMapping" and permission.startswith("lambda:"):
         return stack.arn("lambda", "event-source-mapping:0f4b1c2e-0000-4000-8000-000000000000")
+    if kind == "AWS::SNS::Subscription" and permission in {
+        "sns:GetSubscriptionAttributes",
+        "sns:SetSubscriptionAttributes",
+        "sns:Unsubscribe",
+    }:
+        return "*"  # take no resource type (Service Authorization Reference, Amazon SNS)
     if permission.startswith("billing:"):
         return f"arn:aws:billing::{ACCOUNT}:billingview/primary"
     if permission == "iam:CreateServiceLinkedRole":
