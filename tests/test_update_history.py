@@ -34,7 +34,16 @@ from cost_summary import note_suite_run
 from once import once
 from service_env import uv_executable
 from template_repo import answers, commit_all, conflicted_files, copier, git, history_repo, project_files
-from test_render_matrix import EVENT_SOURCES, MATRIX, VARIANTS, Combination, Service, make_command, run_tool, seed_mypy_cache
+from test_render_matrix import (
+    EVENT_SOURCES,
+    MATRIX,
+    VARIANTS,
+    Combination,
+    Service,
+    make_command,
+    run_tool,
+    seed_mypy_cache,
+)
 
 BASELINES_FILE = Path(__file__).with_name("baselines.txt")
 AFTER_UPDATE_MESSAGE = "After update: "  # hooks/post_update.py, once per update
