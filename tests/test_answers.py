@@ -13,6 +13,11 @@ import yaml
 REFUSED = [
     pytest.param({"service_name": "Bad Name!"}, "service_name", "kebab-case", id="service_name-not-kebab"),
     pytest.param({"service_name": "a" * 41}, "service_name", "40 characters", id="service_name-41-chars"),
+    # S3's bucket naming rules (S3 user guide, "General purpose bucket naming rules").
+    pytest.param({"service_name": "sthree-orders"}, "service_name", '"sthree-"', id="service_name-sthree-prefix"),
+    pytest.param(
+        {"service_name": "amzn-s3-demo-orders"}, "service_name", "amzn-s3-demo-", id="service_name-amzn-s3-demo-prefix"
+    ),
     pytest.param({"event_source": "ftp"}, "event_source", "'sqs', 'api'", id="event_source-ftp"),
     pytest.param({"database": "mysql"}, "database", "'none', 'dynamodb'", id="database-mysql"),
     pytest.param({"event_source": "api", "timeout_seconds": 30}, "timeout_seconds", "1 to 29", id="timeout-30-for-api"),
