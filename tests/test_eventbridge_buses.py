@@ -21,7 +21,9 @@ from test_render_matrix import render as _render  # noqa: F401 - the render matr
 OWN_BUS_DEFAULT = '  EventBusName:\n    Type: String\n    Default: ""\n'
 
 
-@pytest.fixture(params=[pytest.param(c, id=c.id) for c in MATRIX if c.id.startswith("eventbridge-")])
+# The bus conditions and everything that branches on them are the eventbridge slot's; no
+# database slot touches them, so one combination judges them (6 judge runs were 44 s of CPU).
+@pytest.fixture(params=[pytest.param(c, id=c.id) for c in MATRIX if c.id == "eventbridge-none"])
 def service(request: pytest.FixtureRequest) -> Service:
     render: Callable[[Combination], Service] = request.getfixturevalue("_render")
     return render(request.param)
