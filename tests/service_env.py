@@ -104,26 +104,65 @@ def service_venv(project: Path, python_version: str) -> Path:
     return venv
 
 
+# Venvs whose compiled files a new venv may share: a few are enough, all venvs install the same
+# big packages (botocore, boto3, moto, Powertools, mypy's pure-Python part).
+BYTECODE_DONORS = 3
+
+
 def _install(venv: Path, python_version: str, requirements: list[str]) -> None:
     env = clean_env({"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"})
+    python = str(venv / "bin" / "python")
     for command in (
         [uv_executable(), "venv", "--quiet", "--python", str(find_python(python_version)), str(venv)],
-        # Compiled now: PYTHONDONTWRITEBYTECODE=1 (set on these machines and by clean_env)
-        # would otherwise make every run compile botocore and friends again.
-        [
-            uv_executable(),
-            "pip",
-            "install",
-            "--quiet",
-            "--compile-bytecode",
-            "--python",
-            str(venv / "bin" / "python"),
-            *requirements,
-        ],
+        [uv_executable(), "pip", "install", "--quiet", "--python", python, *requirements],
     ):
-        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
+        _run(command, env)
+    # Compiled now: PYTHONDONTWRITEBYTECODE=1 (set on these machines and by clean_env) would
+    # otherwise make every run compile botocore and friends again. What an earlier venv already
+    # compiled from the very same file is linked, and compileall compiles only the rest.
+    site = _site_packages(venv, python_version)
+    _share_bytecode(site, python_version)
+    _run([python, "-m", "compileall", "-q", "-j", "0", str(site)], env)
+
+
+def _run(command: list[str], env: dict[str, str]) -> None:
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
+
+
+def _site_packages(venv: Path, python_version: str) -> Path:
+    return venv / "lib" / f"python{python_version}" / "site-packages"
+
+
+def _share_bytecode(site: Path, python_version: str) -> int:
+    """Hardlink other venvs' compiled modules whose source here is the same file (inode).
+
+    uv links every installed file from its cache, so a package of the same version is the
+    same inode in every venv, with the same size and mtime: a timestamp-based .pyc compiled
+    from it in one venv is valid in another, and compileall (without -f) checks each one's
+    header against its source and skips it. A venv then compiles only what it alone has.
+    """
+    donors = [
+        _site_packages(other, python_version)
+        for other in sorted(VENVS_DIR.glob(f"service-py{python_version}-*"))
+        if (other / ".stamp").is_file() and _site_packages(other, python_version) != site
+    ][:BYTECODE_DONORS]
+    linked = 0
+    for donor in donors:
+        for compiled in donor.rglob("__pycache__/*.pyc"):
+            relative = compiled.relative_to(donor)
+            target = site / relative
+            source = relative.parent.parent / (compiled.name.split(".", 1)[0] + ".py")
+            try:
+                if target.exists() or (site / source).stat().st_ino != (donor / source).stat().st_ino:
+                    continue
+                target.parent.mkdir(exist_ok=True)
+                os.link(compiled, target)
+                linked += 1
+            except OSError:  # no such source here, or another filesystem: compileall compiles it
+                continue
+    return linked
 
 
 def service_tool_env(venv: Path, cache_key: str) -> dict[str, str]:
