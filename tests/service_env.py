@@ -135,7 +135,7 @@ def _site_packages(venv: Path, python_version: str) -> Path:
     return venv / "lib" / f"python{python_version}" / "site-packages"
 
 
-def _share_bytecode(site: Path, python_version: str) -> int:
+def _share_bytecode(site: Path, python_version: str) -> None:
     """Hardlink other venvs' compiled modules whose source here is the same file (inode).
 
     uv links every installed file from its cache, so a package of the same version is the
@@ -148,7 +148,6 @@ def _share_bytecode(site: Path, python_version: str) -> int:
         for other in sorted(VENVS_DIR.glob(f"service-py{python_version}-*"))
         if (other / ".stamp").is_file() and _site_packages(other, python_version) != site
     ][:BYTECODE_DONORS]
-    linked = 0
     for donor in donors:
         for compiled in donor.rglob("__pycache__/*.pyc"):
             relative = compiled.relative_to(donor)
@@ -159,10 +158,8 @@ def _share_bytecode(site: Path, python_version: str) -> int:
                     continue
                 target.parent.mkdir(exist_ok=True)
                 os.link(compiled, target)
-                linked += 1
             except OSError:  # no such source here, or another filesystem: compileall compiles it
                 continue
-    return linked
 
 
 def service_tool_env(venv: Path, cache_key: str) -> dict[str, str]:
