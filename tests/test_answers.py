@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jinja2
 import pytest
 import yaml
+
+from test_render_matrix import MATRIX, Combination, render  # noqa: F401 - the matrix's renders, shared by the run
+
+QUESTIONS: dict[str, Any] = yaml.safe_load((Path(__file__).resolve().parent.parent / "copier.yml").read_text("utf-8"))
 
 # (answers, the question the refusal must name, what it must say is allowed)
 REFUSED = [
@@ -85,6 +90,57 @@ def written_files(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if not p.is_dir()]
 
 
+def with_defaults(answers: dict[str, Any], keys: set[str]) -> dict[str, Any] | None:
+    """`answers` with copier.yml's default for each of `keys` left unanswered, or None where one is an expression."""
+    filled = dict(answers)
+    for key in keys - set(answers):
+        default = QUESTIONS.get(key, {}).get("default") if isinstance(QUESTIONS.get(key), dict) else None
+        if default is None or "{" in str(default):
+            return None
+        filled[key] = default
+    return filled
+
+
+def matrix_twin(answers: dict[str, Any]) -> Combination | None:
+    """The combination of the matrix whose answers, with copier.yml's defaults, are exactly these, if any."""
+    for combination in MATRIX:
+        keys = set(answers) | set(combination.answers)
+        ours, theirs = with_defaults(answers, keys), with_defaults(combination.answers, keys)
+        if ours is not None and ours == theirs:
+            return combination
+    return None
+
+
+Rendered = tuple[dict[str, Any], Path]  # the answers copier recorded (private ones aside), the project
+
+
+@pytest.fixture
+def render_answers(copie: Any, request: pytest.FixtureRequest) -> Callable[[dict[str, Any]], Rendered]:
+    """Render a service with these answers (copier's defaults for the rest), which must succeed.
+
+    Answers the matrix renders anyway (tests/test_render_matrix.py) are its render, made
+    once per run by the same renderer with the same answers: a render costs about 3 s of CPU.
+    """
+
+    def render_with(answers: dict[str, Any]) -> Rendered:
+        if combination := matrix_twin(answers):
+            service = request.getfixturevalue("render")(combination)
+            return dict(service.answers), service.project
+        result = copie.copy(extra_answers=answers)
+        assert result.exit_code == 0, result.exception
+        return result.answers, result.project_dir
+
+    return render_with
+
+
+def test_a_matrix_twin_has_the_same_answers_once_defaults_are_filled_in() -> None:
+    twin = matrix_twin({"event_source": "api", "cold_start": "snapstart", "python_version": "3.13"})
+    assert twin is not None and twin.id == "api-dynamodb-snapstart"
+    assert matrix_twin({"event_source": "sqs"}) == next(c for c in MATRIX if c.id == "sqs-dynamodb")
+    assert matrix_twin({"event_source": "api", "cold_start": "snapstart", "python_version": "3.12"}) is None
+    assert matrix_twin({"project_name": "Billing Events API"}) is None, "an expression's default is never assumed"
+
+
 @pytest.mark.parametrize(("answers", "question", "allowed"), REFUSED)
 def test_bad_answer_is_refused_naming_question_and_what_is_allowed(
     copie: Any, answers: dict[str, Any], question: str, allowed: str
@@ -108,20 +164,22 @@ def test_names_derive_from_the_project_name(copie: Any) -> None:
 
 
 @pytest.mark.parametrize(("event_source", "timeout"), [("api", 10), ("sqs", 30)])
-def test_timeout_defaults_to_what_the_event_source_allows(copie: Any, event_source: str, timeout: int) -> None:
-    result = copie.copy(extra_answers={"event_source": event_source})
+def test_timeout_defaults_to_what_the_event_source_allows(
+    render_answers: Callable[[dict[str, Any]], Rendered], event_source: str, timeout: int
+) -> None:
+    answers, _ = render_answers({"event_source": event_source})
 
-    assert result.exit_code == 0, result.exception
-    assert result.answers["timeout_seconds"] == timeout
+    assert answers["timeout_seconds"] == timeout
 
 
-def test_a_queue_worker_is_not_asked_how_to_avoid_cold_starts(copie: Any) -> None:
+def test_a_queue_worker_is_not_asked_how_to_avoid_cold_starts(
+    render_answers: Callable[[dict[str, Any]], Rendered],
+) -> None:
     """A queue absorbs a cold start; no caller waits on it."""
-    result = copie.copy(extra_answers={"event_source": "sqs"})
+    answers, project = render_answers({"event_source": "sqs"})
 
-    assert result.exit_code == 0, result.exception
-    assert "cold_start" not in result.answers
-    template = (result.project_dir / "template.yaml").read_text()
+    assert "cold_start" not in answers
+    template = (project / "template.yaml").read_text()
     assert "SnapStart" not in template
     assert "ProvisionedConcurrency" not in template
 
@@ -129,13 +187,12 @@ def test_a_queue_worker_is_not_asked_how_to_avoid_cold_starts(copie: Any) -> Non
 @pytest.mark.parametrize("architecture", ["arm64", "x86_64"])
 @pytest.mark.parametrize("python_version", ["3.12", "3.13"])
 def test_snapstart_is_accepted_on_every_runtime_and_architecture_aws_supports(
-    copie: Any, python_version: str, architecture: str
+    render_answers: Callable[[dict[str, Any]], Rendered], python_version: str, architecture: str
 ) -> None:
     answers = {"event_source": "api", "cold_start": "snapstart", "python_version": python_version}
-    result = copie.copy(extra_answers={**answers, "architecture": architecture})
+    _, project = render_answers({**answers, "architecture": architecture})
 
-    assert result.exit_code == 0, result.exception
-    assert "ApplyOn: PublishedVersions" in (result.project_dir / "template.yaml").read_text()
+    assert "ApplyOn: PublishedVersions" in (project / "template.yaml").read_text()
 
 
 def cold_start_validator() -> str:
@@ -174,15 +231,15 @@ def test_an_eventbridge_source_putevents_would_refuse_is_refused(copie: Any, sou
     assert written_files(copie.test_dir) == []
 
 
-def test_an_eventbridge_source_is_asked_with_a_default_from_the_service_and_only_for_eventbridge(copie: Any) -> None:
-    result = copie.copy(extra_answers={"event_source": "eventbridge", "database": "none", "service_name": "billing"})
-    assert result.exit_code == 0, result.exception
-    assert result.answers["eventbridge_source"] == "billing.orders"
-    assert "billing.orders" in (result.project_dir / "template.yaml").read_text()
+def test_an_eventbridge_source_is_asked_with_a_default_from_the_service_and_only_for_eventbridge(
+    render_answers: Callable[[dict[str, Any]], Rendered],
+) -> None:
+    answers, project = render_answers({"event_source": "eventbridge", "database": "none", "service_name": "billing"})
+    assert answers["eventbridge_source"] == "billing.orders"
+    assert "billing.orders" in (project / "template.yaml").read_text()
 
-    queue_worker = copie.copy(extra_answers={"event_source": "sqs", "database": "none"})
-    assert queue_worker.exit_code == 0, queue_worker.exception
-    assert "eventbridge_source" not in (queue_worker.project_dir / ".copier-answers.yml").read_text()
+    _, queue_worker = render_answers({"event_source": "sqs", "database": "none"})
+    assert "eventbridge_source" not in (queue_worker / ".copier-answers.yml").read_text()
 
 
 def schedule_questions() -> dict[str, Any]:
