@@ -9,6 +9,7 @@ outputs that are exactly the service stack's database parameters.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -26,6 +27,7 @@ import pytest
 
 import judges
 from cfn_template import load_template
+from once import once
 from service_env import service_venv
 from test_bootstrap import ACCOUNT, Policy, Resolver, Stack, as_list, statements
 from test_render_matrix import EVENT_SOURCES, MATRIX, Combination, Service
@@ -58,6 +60,44 @@ def service(request: pytest.FixtureRequest) -> Service:
     return render(request.param)
 
 
+# What the stack's judges and its users function read besides database/: sam reads samconfig.toml
+# where it runs, cfn-lint and checkov their configuration files if the service has any.
+JUDGED_ROOT_FILES = (
+    "samconfig.toml",
+    ".cfnlintrc",
+    ".cfnlintrc.yaml",
+    ".cfnlintrc.json",
+    ".checkov.yml",
+    ".checkov.yaml",
+)
+
+
+def stack_digest(service: Service, *more: str) -> str:
+    """The database stack's files and everything else its judges read: equal digests, one verdict.
+
+    The stack is the same for every event source (its files name the service and region
+    only), so the judges and the real-server tests below run once per distinct stack, and
+    every combination with that stack shares their outcome.
+    """
+    digest = hashlib.sha256("\0".join([str(service.answers["aws_region"]), *more]).encode())
+    root = service.project
+    files = sorted(root.glob("database/**/*")) + [root / name for name in JUDGED_ROOT_FILES]
+    for path in (path for path in files if path.is_file()):
+        data = path.read_bytes()
+        digest.update(f"\0{path.relative_to(root)}\0{len(data)}\0".encode() + data)
+    return digest.hexdigest()[:16]
+
+
+@pytest.fixture
+def judged_once(shared: Path) -> Callable[..., None]:
+    """Run `check` once per distinct stack (stack_digest) and name; a failure fails every sharer."""
+
+    def run(service: Service, name: str, check: Callable[[], None], *more: str) -> None:
+        once(shared, f"gate-database-{name}-{stack_digest(service, *more)}", lambda _: check() or {})
+
+    return run
+
+
 def stack_of(service: Service) -> dict[str, Any]:
     return load_template(service.project / TEMPLATE)
 
@@ -85,21 +125,31 @@ def test_only_postgres_services_get_the_database_stack(service: Service, request
     assert not (other.project / "database").exists(), "a dynamodb service renders the database stack"
 
 
-def test_cfn_lint_accepts_the_database_stack(service: Service) -> None:
-    judges.assert_passes(judges.cfn_lint(service.project, [TEMPLATE], service.answers["aws_region"]), "cfn-lint")
+def test_cfn_lint_accepts_the_database_stack(service: Service, judged_once: Callable[..., None]) -> None:
+    def check() -> None:
+        result = judges.cfn_lint(service.project, [TEMPLATE], service.answers["aws_region"])
+        judges.assert_passes(result, "cfn-lint")
+
+    judged_once(service, "cfn-lint", check)
 
 
-def test_sam_validate_lint_accepts_the_database_stack(service: Service) -> None:
+def test_sam_validate_lint_accepts_the_database_stack(service: Service, judged_once: Callable[..., None]) -> None:
     # A plain CloudFormation template (no Transform): SAM validates and lints it all the same.
-    result = judges.sam_validate(service.project, TEMPLATE, service.answers["aws_region"])
-    judges.assert_passes(result, "sam validate --lint")
+    def check() -> None:
+        result = judges.sam_validate(service.project, TEMPLATE, service.answers["aws_region"])
+        judges.assert_passes(result, "sam validate --lint")
+
+    judged_once(service, "sam-validate", check)
 
 
-def test_checkov_finds_nothing_in_the_database_stack(service: Service) -> None:
+def test_checkov_finds_nothing_in_the_database_stack(service: Service, judged_once: Callable[..., None]) -> None:
     # --skip-download: otherwise checkov calls a remote API first.
     command = [judges.CHECKOV, "--skip-download", "--quiet", "--compact", "--framework", "cloudformation"]
-    result = judges.run([*command, "--file", TEMPLATE], service.project)
-    judges.assert_passes(result, "checkov")
+
+    def check() -> None:
+        judges.assert_passes(judges.run([*command, "--file", TEMPLATE], service.project), "checkov")
+
+    judged_once(service, "checkov", check)
     template = stack_of(service)
     for logical_id, resource in template["Resources"].items():
         for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
@@ -317,8 +367,14 @@ def users_statements(service: Service) -> Callable[[str, str, str], list[str]]:
 
 
 def test_the_users_functions_statements_create_a_user_that_can_run_migrations(
-    service: Service, postgres: Server
+    service: Service, request: pytest.FixtureRequest, judged_once: Callable[..., None]
 ) -> None:
+    # The server is started only by the worker that runs the check: the others share its outcome.
+    judged_once(service, "users-statements", lambda: users_statements_create_a_migrating_user(service, request))
+
+
+def users_statements_create_a_migrating_user(service: Service, request: pytest.FixtureRequest) -> None:
+    postgres: Server = request.getfixturevalue("postgres")
     statements_for = users_statements(service)
     suffix = uuid.uuid4().hex[:8]
     master, database, user = f"dbadmin_{suffix}", f"orders_{suffix}", f"orders_app_{suffix}"
@@ -411,8 +467,18 @@ with mock_aws():
 
 
 def test_the_users_function_creates_the_user_then_rotates_its_password(
-    service: Service, postgres: Server, tmp_path: Path
+    service: Service, request: pytest.FixtureRequest, tmp_path: Path, judged_once: Callable[..., None]
 ) -> None:
+    # Driven in the service's venv (boto3, moto): the venv is part of what it reads.
+    venv = service_venv(service.project, str(service.answers["python_version"]))
+
+    def check() -> None:
+        users_function_rotates(service, request.getfixturevalue("postgres"), tmp_path)
+
+    judged_once(service, "users-rotation", check, venv.name)
+
+
+def users_function_rotates(service: Service, postgres: Server, tmp_path: Path) -> None:
     suffix = uuid.uuid4().hex[:8]
     master, database, user, first = f"dbadmin_{suffix}", f"orders_{suffix}", f"orders_app_{suffix}", "first0password"
     for sql in (
