@@ -42,8 +42,8 @@ COLUMNS = [BUILD, *dict.fromkeys(GATES.values()), CHECKS]
 PER_COMBINATION = {"test_render_matrix.py": "", "test_update_history.py": "update "}
 NODE = re.compile(r"^(?:.*/)?(?P<module>[^/:]+\.py)::(?P<test>[^\[]+)(?:\[(?P<param>.+)\])?$")
 RENDER_BUILD = re.compile(r"^render-(?P<combination>.+)$")
-# history-<baseline>-<combination>.
-SCENARIO_BUILD = re.compile(r"^history-(?P<scenario>v\d[^-]*-.+)$")
+# history-<baseline>-<combination>, and its render from the baseline: history-baseline-<baseline>-<combination>.
+SCENARIO_BUILD = re.compile(r"^history-(?:baseline-)?(?P<scenario>v\d[^-]*-.+)$")
 # Gates run once for all the rows whose files they read are the same: the test's own time.
 SHARED_GATE = re.compile(r"^(history-)?gate-")
 

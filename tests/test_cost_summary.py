@@ -135,3 +135,11 @@ def test_cheap_gates_are_collected_before_mypy_and_the_services_suites() -> None
     costly = ["test_mypy_strict_passes_as_make_typecheck_runs_it", "test_generated_test_suite_passes"]
     assert max(span(t)[1] for t in cheap) < min(span(t)[0] for t in judges), gates
     assert max(span(t)[1] for t in judges) < min(span(t)[0] for t in costly), gates
+
+
+def test_an_update_scenarios_builds_are_charged_to_its_row() -> None:
+    from cost_summary import SCENARIO, build_row
+
+    for key in ("history-v0.1.0-sqs-none", "history-baseline-v0.1.0-sqs-none"):
+        assert build_row(key) == (SCENARIO, "update v0.1.0-sqs-none"), key
+    assert build_row("history-fresh-sqs-none") is None, "today's render is shared by the combination's scenarios"

@@ -13,6 +13,7 @@ pass its own lint, type check and tests.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import hashlib
@@ -226,11 +227,19 @@ def set_throttles_threshold(text: str) -> str:
 Edit = Callable[[str], str]
 
 
-def rule_placement(baseline: str, today: str) -> int:
+def rule_placement(baselines: list[str], today: str) -> int:
     """Where the owner's rule goes in logic.py: the first place that touches none of the
-    template's own changes since the baseline (git merge-file says), else the first."""
-    placements = rule_placements(baseline)
-    return next((i for i, edited in enumerate(placements) if not collides(baseline, edited, today)), 0)
+    template's own changes since any of the baselines (git merge-file says), else the first
+    place that touches none since the first of them, else the first.
+
+    A combination's scenarios pass every baseline they update from, so each owner puts the
+    rule in the same place: the updated trees are then the same files, whose gates run once.
+    """
+    clear = [
+        {i for i, edited in enumerate(rule_placements(baseline)) if not collides(baseline, edited, today)}
+        for baseline in baselines
+    ]
+    return min(set.intersection(*clear) or clear[0] or {0})
 
 
 def owner_edits(answers: dict[str, Any], placement: int) -> dict[str, Edit]:
@@ -311,10 +320,12 @@ class Updated:
         return Service(f"history-{self.scenario.id}", self.project, answers(self.project))
 
 
-@pytest.fixture(params=[pytest.param(s, id=s.id) for s in SCENARIOS])
-def updated(request: pytest.FixtureRequest, shared: Path, history_template: Path) -> Updated:
-    """The scenario's service after `copier update`, real conflicts resolved as its owner would."""
-    scenario: Scenario = request.param
+def baseline_render(shared: Path, history_template: Path, scenario: Scenario) -> dict[str, Any]:
+    """The scenario's service as rendered from its baseline and committed, and its logic.py as rendered.
+
+    Its own step, so that the scenarios of a combination can place the owner's rule where
+    it suits all their baselines (rule_placement) before any of them edits its service.
+    """
 
     def build(directory: Path) -> dict[str, Any]:
         directory.mkdir()
@@ -322,10 +333,30 @@ def updated(request: pytest.FixtureRequest, shared: Path, history_template: Path
         arguments = ["copy", "--trust", "--defaults", *data_arguments(scenario.combination.answers)]
         copier(directory, *arguments, "--vcs-ref", scenario.baseline.version, str(history_template), str(project))
         commit_all(project, f"Service rendered from template {scenario.baseline.version}")
+        logic = project / "src" / str(answers(project)["package_name"]) / "logic.py"
+        return {"project": str(project), "logic": logic.read_text()}
+
+    return once(shared, f"history-baseline-{scenario.id}", build)
+
+
+@pytest.fixture(params=[pytest.param(s, id=s.id) for s in SCENARIOS])
+def updated(request: pytest.FixtureRequest, shared: Path, history_template: Path) -> Updated:
+    """The scenario's service after `copier update`, real conflicts resolved as its owner would."""
+    scenario: Scenario = request.param
+
+    def build(_: Path) -> dict[str, Any]:
+        rendered_baseline = baseline_render(shared, history_template, scenario)
+        project = Path(rendered_baseline["project"])
         fresh = todays_render(shared, history_template, scenario.combination)
         recorded = answers(project)
         logic = f"src/{recorded['package_name']}/logic.py"
-        placement = rule_placement((project / logic).read_text(), (fresh / logic).read_text())
+        # This scenario's baseline first: where no place suits them all, the rule goes where it suits this one.
+        baselines = [rendered_baseline["logic"]]
+        for sibling in SCENARIOS:
+            if sibling.combination == scenario.combination and sibling != scenario:
+                with contextlib.suppress(pytest.fail.Exception):  # its render failed: its own scenario says so
+                    baselines.append(baseline_render(shared, history_template, sibling)["logic"])
+        placement = rule_placement(baselines, (fresh / logic).read_text())
         edits = owner_edits(recorded, placement)
         rendered = {name: (project / name).read_text() if (project / name).exists() else "" for name in edits}
         for name, edit in edits.items():
