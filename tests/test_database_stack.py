@@ -469,13 +469,28 @@ with mock_aws():
 def test_the_users_function_creates_the_user_then_rotates_its_password(
     service: Service, request: pytest.FixtureRequest, tmp_path: Path, judged_once: Callable[..., None]
 ) -> None:
-    # Driven in the service's venv (boto3, moto): the venv is part of what it reads.
-    venv = service_venv(service.project, str(service.answers["python_version"]))
+    # Driven in the service's venv (boto3, moto): what it imports from there is part of what it reads.
+    python_version = str(service.answers["python_version"])
+    venv = service_venv(service.project, python_version)
 
     def check() -> None:
         users_function_rotates(service, request.getfixturevalue("postgres"), tmp_path)
 
-    judged_once(service, "users-rotation", check, venv.name)
+    judged_once(service, "users-rotation", check, python_version, *runtime_distributions(venv))
+
+
+# Type-only distributions: a service's venv differs from another's in these by the boto3 services
+# its code calls, and nothing imports them at run time.
+TYPE_ONLY_DISTRIBUTIONS = ("boto3_stubs-", "botocore_stubs-", "mypy_boto3_", "types_")
+
+
+def runtime_distributions(venv: Path) -> list[str]:
+    """The distributions (name and version) installed in `venv` that code can import at run time."""
+    return sorted(
+        path.name
+        for path in venv.glob("lib/python*/site-packages/*.dist-info")
+        if not path.name.startswith(TYPE_ONLY_DISTRIBUTIONS)
+    )
 
 
 def users_function_rotates(service: Service, postgres: Server, tmp_path: Path) -> None:
