@@ -3,7 +3,8 @@
 Run with the judge's own Python (judges.py starts it): `python judge_server.py checkov`.
 checkov spends 5.9 of its 10.4 s CPU on one service importing itself; this
 process pays that once, then serves one request per line on stdin
-({"argv": [...], "cwd": "...", "env": {...}}) with one answer per line
+({"argv": [...], "cwd": "...", "env": {...}}, with "script": a path, the judge's
+Python running that script instead of the judge) with one answer per line
 ({"returncode", "stdout", "stderr", "cpu"}). Each request runs in a fresh fork
 of the process that has only imported the judge, so nothing one service's run
 leaves in memory reaches the next one's: the verdict is the command line's.
@@ -39,6 +40,7 @@ def sam() -> Callable[[list[str]], object]:
     import cfnlint.api  # noqa: F401
     import samcli.commands.validate.validate  # noqa: F401
     import samtranslator.translator.transform  # noqa: F401
+    from cfnlint.schema.manager import PROVIDER_SCHEMA_MANAGER  # noqa: F401 - registry_handlers.py, run here too
     from samcli.cli.main import cli
 
     def main(argv: list[str]) -> object:
@@ -55,6 +57,20 @@ def exit_code(value: object) -> int:
     if value is None:
         return 0
     return value if isinstance(value, int) else 1
+
+
+def run_script(script: str) -> Callable[[list[str]], object]:
+    """`python script argv...` in this process: a harness script that imports what the judge imported."""
+
+    def main(argv: list[str]) -> object:
+        import runpy
+
+        sys.argv = [script, *argv]
+        sys.path.insert(0, os.path.dirname(script))  # as `python script` puts the script's directory first
+        runpy.run_path(script, run_name="__main__")
+        return None
+
+    return main
 
 
 def judge_in_child(
@@ -94,7 +110,8 @@ def serve(name: str) -> None:
             sys.stderr.flush()
             pid = os.fork()
             if pid == 0:
-                judge_in_child(main, request["argv"], request["cwd"], request["env"], out.fileno(), err.fileno())
+                run = run_script(request["script"]) if request.get("script") else main
+                judge_in_child(run, request["argv"], request["cwd"], request["env"], out.fileno(), err.fileno())
             _, status, usage = os.wait4(pid, 0)
             out.seek(0)
             err.seek(0)

@@ -101,7 +101,11 @@ def sam_validate(project: Path, template: str, region: str) -> subprocess.Comple
 def registry_handlers(project: Path, template: str, region: str) -> subprocess.CompletedProcess[str]:
     """CloudFormation's handler permissions per resource type of the SAM-expanded template (JSON)."""
     script = Path(__file__).resolve().parent / "registry_handlers.py"
-    return run([SAM_PYTHON, script, template, region], project, _aws_env(region))
+    # By the SAM server, which imported the translator and cfn-lint's schemas once (1.5 s a process).
+    server = judge_server(SAM_PYTHON, "sam", _aws_env(region))
+    if server is None:
+        return run([SAM_PYTHON, script, template, region], project, _aws_env(region))
+    return server.run([template, region], project, _aws_env(region), script=script)
 
 
 class JudgeServer:
@@ -114,7 +118,7 @@ class JudgeServer:
     """
 
     def __init__(self, python: Path, judge: str, env: Mapping[str, str]) -> None:
-        self.judge = judge
+        self.judge, self.python = judge, python
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - the server's stderr, open while it runs
         started = time.perf_counter()
         self.process = subprocess.Popen(
@@ -142,13 +146,17 @@ class JudgeServer:
         answer: dict[str, Any] = json.loads(line)
         return answer
 
-    def run(self, argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, argv: Sequence[str], cwd: Path, env: Mapping[str, str], script: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """The judge's command line with `argv`; with `script`, the judge's Python running it instead."""
         assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps({"argv": list(argv), "cwd": str(cwd), "env": dict(env)}) + "\n")
+        request = {"argv": list(argv), "cwd": str(cwd), "env": dict(env), "script": str(script) if script else None}
+        self.process.stdin.write(json.dumps(request) + "\n")
         self.process.stdin.flush()
         answer = self._answer()
         once.FOREIGN_CPU += answer["cpu"]
-        command = [self.judge, *argv]
+        command = [self.judge, *argv] if script is None else [str(self.python), str(script), *argv]
         return subprocess.CompletedProcess(command, answer["returncode"], answer["stdout"], answer["stderr"])
 
     def close(self) -> None:
