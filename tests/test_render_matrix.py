@@ -93,7 +93,8 @@ VARIANTS = [
     Combination("api-none-provisioned", {"event_source": "api", "database": "none", "cold_start": "provisioned"}),
     Combination("api-postgres-snapstart", {"event_source": "api", "database": "postgres", "cold_start": "snapstart"}),
     Combination(
-        "function_url-none-aws-iam", {"event_source": "function_url", "database": "none", "function_url_auth": "AWS_IAM"}
+        "function_url-none-aws-iam",
+        {"event_source": "function_url", "database": "none", "function_url_auth": "AWS_IAM"},
     ),
 ]
 MATRIX = [*every_source_and_database(), *VARIANTS]
@@ -498,8 +499,11 @@ def test_the_function_url_and_its_permissions_are_on_the_alias_as_the_sam_transl
     result = judges.registry_handlers(service.project, "template.yaml", service.answers["aws_region"], "--expanded")
     judges.assert_passes(result, "the SAM transform")
     resources = json.loads(result.stdout)["Resources"]
-    [(alias_id, _)] = [(k, r) for k, r in resources.items() if r["Type"] == "AWS::Lambda::Alias"
-                       and r["Properties"]["FunctionName"] == {"Ref": "Function"}]
+    [alias_id] = [
+        logical_id
+        for logical_id, r in resources.items()
+        if r["Type"] == "AWS::Lambda::Alias" and r["Properties"]["FunctionName"] == {"Ref": "Function"}
+    ]
     [url] = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Url"]
     assert url["TargetFunctionArn"] == {"Ref": alias_id}
     assert url["InvokeMode"] == "BUFFERED"
