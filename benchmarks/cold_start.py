@@ -398,6 +398,9 @@ def resolve_variable(name: str, value: str, function_name: str, region: str) -> 
         return STAGE
     if name.endswith("_URL"):
         return f"https://sqs.{region}.amazonaws.com/{FAKE_ACCOUNT_ID}/{function_name}-{kebab(reference)}"
+    if name.endswith("_ARN") and reference.endswith("Secret"):
+        # Read only on the first verified request, never at init.
+        return f"arn:aws:secretsmanager:{region}:{FAKE_ACCOUNT_ID}:secret:{function_name}-{kebab(reference)}-AbCdEf"
     if name.endswith("_ARN"):
         return f"arn:aws:lambda:{region}:{FAKE_ACCOUNT_ID}:function:{function_name}-{kebab(reference)}"
     return f"{function_name}-{kebab(reference)}"

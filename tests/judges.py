@@ -98,14 +98,15 @@ def sam_validate(project: Path, template: str, region: str) -> subprocess.Comple
     return server.run(arguments, project, _aws_env(region))
 
 
-def registry_handlers(project: Path, template: str, region: str) -> subprocess.CompletedProcess[str]:
-    """CloudFormation's handler permissions per resource type of the SAM-expanded template (JSON)."""
+def registry_handlers(project: Path, template: str, region: str, *options: str) -> subprocess.CompletedProcess[str]:
+    """CloudFormation's handler permissions per resource type of the SAM-expanded template (JSON);
+    with "--expanded", the expanded template itself."""
     script = Path(__file__).resolve().parent / "registry_handlers.py"
     # By the SAM server, which imported the translator and cfn-lint's schemas once (1.5 s a process).
     server = judge_server(SAM_PYTHON, "sam", _aws_env(region))
     if server is None:
-        return run([SAM_PYTHON, script, template, region], project, _aws_env(region))
-    return server.run([template, region], project, _aws_env(region), script=script)
+        return run([SAM_PYTHON, script, template, region, *options], project, _aws_env(region))
+    return server.run([template, region, *options], project, _aws_env(region), script=script)
 
 
 class JudgeServer:

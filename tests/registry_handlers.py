@@ -5,6 +5,7 @@ registry schemas: `python registry_handlers.py template.yaml <region>` prints
 {resource type: {"handlers": {handler: [permission, ...]}, "properties": [name, ...]}} for the
 create, read, update and delete handlers of every resource type the SAM transform expands the
 template into, and the properties its resources of that type set (a mapping's keys as "Name.Key").
+With `--expanded` after the region it prints the expanded template itself.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ class NoManagedPolicies:
         return {}
 
 
-def main(path: str, region: str) -> None:
+def expand(path: str, region: str) -> dict[str, Any]:
+    """The template as the SAM transform expands it, as CloudFormation will receive it."""
     with open(path, encoding="utf-8") as file:
         template: dict[str, Any] = yaml_parse(file.read())
     for resource in template["Resources"].values():  # `sam package` replaces local paths with S3 URIs
@@ -35,7 +37,15 @@ def main(path: str, region: str) -> None:
         for key in ("CodeUri", "ContentUri", "DefinitionUri"):
             if isinstance(properties.get(key), str) and not properties[key].startswith("s3://"):
                 properties[key] = f"s3://artifacts/{key}"
-    expanded = transform(template, {"AWS::Region": region}, NoManagedPolicies())
+    expanded: dict[str, Any] = transform(template, {"AWS::Region": region}, NoManagedPolicies())
+    return expanded
+
+
+def main(path: str, region: str, *options: str) -> None:
+    expanded = expand(path, region)
+    if options == ("--expanded",):
+        json.dump(expanded, sys.stdout, indent=1)
+        return
     properties_set: dict[str, set[str]] = {}
     for resource in expanded["Resources"].values():
         names = properties_set.setdefault(resource["Type"], set())
@@ -54,4 +64,4 @@ def main(path: str, region: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(*sys.argv[1:])

@@ -13,6 +13,7 @@ import yaml
 from test_render_matrix import MATRIX, Combination, render  # noqa: F401 - the matrix's renders, shared by the run
 
 QUESTIONS: dict[str, Any] = yaml.safe_load((Path(__file__).resolve().parent.parent / "copier.yml").read_text("utf-8"))
+URL = {"event_source": "function_url"}
 
 # (answers, the question the refusal must name, what it must say is allowed)
 REFUSED = [
@@ -83,6 +84,9 @@ REFUSED = [
         "IANA time zone name like Europe/Berlin",
         id="schedule-timezone-not-iana",
     ),
+    # A function URL has no throttling: the reservation is the only cap, so it cannot be 0.
+    pytest.param({**URL, "reserved_concurrency": 0}, "reserved_concurrency", "event_source=function_url", id="url-0"),
+    pytest.param({**URL, "function_url_auth": "AWS_JWT"}, "function_url_auth", "'NONE', 'AWS_IAM'", id="url-auth-jwt"),
 ]
 
 
@@ -358,3 +362,15 @@ def test_a_daily_report_runs_on_a_utc_schedule(database: str, timezone: str, ref
     if refused:
         assert f"must be UTC with database={database}" in message, message
         assert "daylight saving" in message, message
+
+
+def test_a_function_url_is_reserved_by_default_and_its_auth_asked_only_for_it(copie: Any) -> None:
+    """Nothing else caps a public URL; the auth question means nothing to another source."""
+    webhook = copie.copy(extra_answers={"event_source": "function_url"})
+    assert webhook.exit_code == 0, webhook.exception
+    assert (webhook.answers["reserved_concurrency"], webhook.answers["function_url_auth"]) == (10, "NONE")
+    assert webhook.answers["timeout_seconds"] == 10
+    queue = copie.copy(extra_answers={"event_source": "sqs"})
+    assert queue.exit_code == 0, queue.exception
+    assert "function_url_auth" not in queue.answers
+    assert queue.answers["reserved_concurrency"] == 0

@@ -160,6 +160,9 @@ class Resolver:
             return str(self(properties.get("FunctionName", self.generated(name))))
         if kind == "AWS::SNS::Topic":
             return self.stack.arn("sns", self(properties.get("TopicName", self.generated(name))))
+        if kind == "AWS::SecretsManager::Secret":  # Secrets Manager appends six random characters
+            secret_name = self(properties.get("Name", self.generated(name)))
+            return self.stack.arn("secretsmanager", f"secret:{secret_name}-AbCdEf")
         return self.generated(name)
 
     def get_att(self, name: str, attribute: str) -> str:
@@ -472,6 +475,10 @@ HANDLER_PERMISSIONS_OF_UNUSED_PROPERTIES: dict[str, dict[str, tuple[str, ...]]] 
             "vpc-lattice:DescribeServiceNetworkVpcEndpointAssociation",
         ),
         "ServiceRegion": ("vpce:AllowMultiRegion",),
+    },
+    # The function URL's webhook secret lives in the stack's region only.
+    "AWS::SecretsManager::Secret": {
+        "ReplicaRegions": ("secretsmanager:RemoveRegionsFromReplication", "secretsmanager:ReplicateSecretToRegions"),
     },
     # Without a RoleARN, Application Auto Scaling uses its service-linked role: nothing is passed.
     "AWS::ApplicationAutoScaling::ScalableTarget": {

@@ -8,6 +8,7 @@ report names the combination and the judge that refused it.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shlex
 import shutil
@@ -91,6 +92,10 @@ VARIANTS = [
     Combination("api-dynamodb-snapstart", {"event_source": "api", "database": "dynamodb", "cold_start": "snapstart"}),
     Combination("api-none-provisioned", {"event_source": "api", "database": "none", "cold_start": "provisioned"}),
     Combination("api-postgres-snapstart", {"event_source": "api", "database": "postgres", "cold_start": "snapstart"}),
+    Combination(
+        "function_url-none-aws-iam",
+        {"event_source": "function_url", "database": "none", "function_url_auth": "AWS_IAM"},
+    ),
 ]
 MATRIX = [*every_source_and_database(), *VARIANTS]
 
@@ -407,8 +412,12 @@ def test_every_tuned_alarm_setting_is_unique_with_its_context(service: Service) 
 # A path with a slash is from the project's root, a bare name a module of the package.
 OPTIONAL_MODULES = {
     "http_api.py": ("event_source", {"api"}),
-    "http_errors.py": ("event_source", {"api"}),
-    "http_request.py": ("event_source", {"api"}),
+    "http_errors.py": ("event_source", {"api", "function_url"}),
+    "http_request.py": ("event_source", {"api", "function_url"}),
+    "http_response.py": ("event_source", {"api", "function_url"}),
+    "webhook_signature.py": ("function_url_auth", {"NONE"}),
+    "scripts/send_webhook.py": ("function_url_auth", {"NONE"}),
+    "tests/integration/test_send_webhook.py": ("function_url_auth", {"NONE"}),
     "dead_letters.py": ("event_source", {"sqs"}),
     "sqs_batch.py": ("event_source", {"sqs"}),
     "scheduled_run.py": ("event_source", {"schedule"}),
@@ -474,3 +483,40 @@ def test_only_actions_without_a_resource_are_granted_on_every_resource(service: 
             "FunctionRole",
             "MigrateFunctionRole",
         }
+
+
+FUNCTION_URLS = [c for c in MATRIX if c.answers["event_source"] == "function_url"]
+
+
+@pytest.mark.parametrize("combination", [pytest.param(c, id=c.id) for c in FUNCTION_URLS])
+def test_the_function_url_and_its_permissions_are_on_the_alias_as_the_sam_translator_renders_them(
+    combination: Combination, render: Callable[[Combination], Service]
+) -> None:
+    """Since October 2025 a public URL needs both lambda:InvokeFunctionUrl and lambda:InvokeFunction
+    (with lambda:InvokedViaFunctionUrl) in the resource policy, or every request is a 403; SAM
+    (1.101.0+) renders both, on the alias when the function has AutoPublishAlias."""
+    service = render(combination)
+    result = judges.registry_handlers(service.project, "template.yaml", service.answers["aws_region"], "--expanded")
+    judges.assert_passes(result, "the SAM transform")
+    resources = json.loads(result.stdout)["Resources"]
+    [alias_id] = [
+        logical_id
+        for logical_id, r in resources.items()
+        if r["Type"] == "AWS::Lambda::Alias" and r["Properties"]["FunctionName"] == {"Ref": "Function"}
+    ]
+    [url] = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Url"]
+    assert url["TargetFunctionArn"] == {"Ref": alias_id}
+    assert url["InvokeMode"] == "BUFFERED"
+    permissions = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"]
+    public = [p for p in permissions if p.get("Principal") == "*"]
+    if service.answers.get("function_url_auth", "NONE") == "NONE":
+        assert url["AuthType"] == "NONE"
+        by_action = {p["Action"]: p for p in public}
+        assert by_action.keys() == {"lambda:InvokeFunctionUrl", "lambda:InvokeFunction"}, public
+        assert by_action["lambda:InvokeFunctionUrl"]["FunctionUrlAuthType"] == "NONE"
+        assert by_action["lambda:InvokeFunction"]["InvokedViaFunctionUrl"] is True
+        for permission in by_action.values():
+            assert permission["FunctionName"] == {"Ref": alias_id}
+    else:
+        assert url["AuthType"] == "AWS_IAM"
+        assert public == [], "an AWS_IAM URL grants nothing to everyone"
