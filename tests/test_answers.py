@@ -301,3 +301,52 @@ def test_a_daily_report_runs_on_a_utc_schedule(database: str, timezone: str, ref
     if refused:
         assert f"must be UTC with database={database}" in message, message
         assert "daylight saving" in message, message
+
+
+# ---------------------------------------------------------------- kinesis
+@pytest.mark.parametrize(
+    ("stream_arn", "refused"),
+    [
+        ("", False),
+        ("arn:aws:kinesis:us-east-1:123456789012:stream/orders", False),
+        ("arn:aws-us-gov:kinesis:us-gov-west-1:123456789012:stream/orders.v2_x-1", False),
+        ("orders", True),
+        ("arn:aws:kinesis:us-east-1:123456789012:stream/orders/consumer/lambda:1700000000", True),
+        ("arn:aws:sqs:us-east-1:123456789012:orders", True),
+        ("arn:aws:kinesis:us-east-1:1234:stream/orders", True),
+    ],
+)
+def test_an_existing_kinesis_stream_is_named_by_its_data_stream_arn(stream_arn: str, refused: bool) -> None:
+    validator = str(schedule_questions()["kinesis_stream_arn"]["validator"])
+    message = rendered(validator, {"kinesis_stream_arn": stream_arn})
+    assert bool(message) == refused, message
+    if refused:
+        assert "arn:aws:kinesis:us-east-1:123456789012:stream/orders" in message, message
+
+
+@pytest.mark.parametrize(
+    ("stream_arn", "key_arn", "allowed"),
+    [
+        ("", "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", "only for an existing"),
+        ("arn:aws:kinesis:us-east-1:123456789012:stream/orders", "alias/orders", "a key id, not an alias"),
+    ],
+)
+def test_a_stream_key_is_a_key_arn_of_an_existing_stream(stream_arn: str, key_arn: str, allowed: str) -> None:
+    validator = str(schedule_questions()["kinesis_stream_key_arn"]["validator"])
+    message = rendered(validator, {"kinesis_stream_arn": stream_arn, "kinesis_stream_key_arn": key_arn})
+    assert allowed in message, message
+
+
+def test_a_kinesis_consumer_with_postgres_gets_a_time_reserve_per_record(copie: Any) -> None:
+    result = copie.copy(extra_answers={"event_source": "kinesis", "database": "postgres", "timeout_seconds": 20})
+    assert result.exit_code == -1
+    assert "timeout_seconds must be at least 24 for event_source=kinesis" in str(result.exception)
+
+
+def test_kinesis_questions_are_asked_only_for_kinesis(copie: Any) -> None:
+    queue_worker = copie.copy(extra_answers={"event_source": "sqs", "database": "none"})
+    assert queue_worker.exit_code == 0, queue_worker.exception
+    assert "kinesis_stream_arn" not in (queue_worker.project_dir / ".copier-answers.yml").read_text()
+    consumer = copie.copy(extra_answers={"event_source": "kinesis", "database": "none"})
+    assert consumer.exit_code == 0, consumer.exception
+    assert consumer.answers["kinesis_stream_arn"] == ""
