@@ -91,6 +91,16 @@ VARIANTS = [
     Combination("api-dynamodb-snapstart", {"event_source": "api", "database": "dynamodb", "cold_start": "snapstart"}),
     Combination("api-none-provisioned", {"event_source": "api", "database": "none", "cold_start": "provisioned"}),
     Combination("api-postgres-snapstart", {"event_source": "api", "database": "postgres", "cold_start": "snapstart"}),
+    # The owner's stream, in another account, encrypted with a customer-managed key.
+    Combination(
+        "kinesis-dynamodb-existing-stream",
+        {
+            "event_source": "kinesis",
+            "database": "dynamodb",
+            "kinesis_stream_arn": "arn:aws:kinesis:us-east-1:210987654321:stream/orders",
+            "kinesis_stream_key_arn": "arn:aws:kms:us-east-1:210987654321:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        },
+    ),
 ]
 MATRIX = [*every_source_and_database(), *VARIANTS]
 
