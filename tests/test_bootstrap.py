@@ -180,6 +180,8 @@ class Resolver:
             return self.stack.arn("dynamodb", f"table/{self(properties['TableName'])}")
         if resource["Type"] == "AWS::SQS::Queue" and attribute == "Arn":
             return self.stack.arn("sqs", self(properties["QueueName"]))
+        if resource["Type"] == "AWS::DynamoDB::Table" and attribute == "StreamArn":
+            return self.stack.arn("dynamodb", f"table/{self(properties['TableName'])}/stream/2026-01-01T00:00:00.000")
         if resource["Type"] == "AWS::Kinesis::Stream" and attribute == "Arn":
             return self.stack.arn("kinesis", f"stream/{self(properties['Name'])}")
         if resource["Type"] == "AWS::Logs::LogGroup" and attribute == "Arn":
@@ -765,8 +767,8 @@ def test_the_api_smoke_test_signs_as_a_role_limited_to_its_own_api(service: Serv
 
 
 def test_the_sqs_smoke_test_may_read_what_proves_an_order_was_processed(service: Service) -> None:
-    if service.answers["event_source"] not in ("sqs", "kinesis"):
-        pytest.skip("only the SQS and Kinesis smoke tests read what the function stored")
+    if service.answers["event_source"] not in ("sqs", "kinesis", "dynamodb_stream"):
+        pytest.skip("only the SQS and stream smoke tests read what the function stored")
     for stage in bootstraps(service):
         stack, deploy = stage.stack, stage.deploy
         if service.answers["database"] == "postgres":
@@ -884,8 +886,15 @@ def test_the_s3_stage_manages_its_own_bucket_and_its_smoke_test_touches_only_inc
 def test_the_kinesis_stage_manages_its_own_stream_and_its_smoke_test_only_puts_on_it(service: Service) -> None:
     if service.answers["event_source"] != "kinesis":
         pytest.skip("only a kinesis service has an orders stream")
+    existing = service.answers.get("kinesis_stream_arn")
     for stage in bootstraps(service):
         stack, deploy, execution = stage.stack, stage.deploy, stage.execution
+        if existing:
+            # The owner's stream: the stack reads it through the function's role and never manages it.
+            for action in ("kinesis:CreateStream", "kinesis:DeleteStream", "kinesis:AddTagsToStream"):
+                assert not execution.allowing(action, existing), f"{execution.name} may {action} {existing}"
+            assert bool(deploy.allowing("kinesis:PutRecord", existing)) == (stack.stage == "staging")
+            continue
         stream = stack.arn("kinesis", f"stream/{stack.name}-orders")
         other_stage = stack.arn("kinesis", f"stream/{stack.service}-{'prod' if stack.stage == 'staging' else 'staging'}-orders")
         for action in ("kinesis:CreateStream", "kinesis:StartStreamEncryption", "kinesis:DeleteStream"):
