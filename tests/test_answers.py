@@ -350,3 +350,22 @@ def test_kinesis_questions_are_asked_only_for_kinesis(copie: Any) -> None:
     consumer = copie.copy(extra_answers={"event_source": "kinesis", "database": "none"})
     assert consumer.exit_code == 0, consumer.exception
     assert consumer.answers["kinesis_stream_arn"] == ""
+
+
+# ---------------------------------------------------------------- dynamodb_stream
+@pytest.mark.parametrize(
+    ("stream_arn", "refused"),
+    [
+        ("", False),
+        ("arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2026-01-01T00:00:00.000", False),
+        ("arn:aws:dynamodb:us-east-1:123456789012:table/orders", True),
+        ("arn:aws:kinesis:us-east-1:123456789012:stream/orders", True),
+        ("orders", True),
+    ],
+)
+def test_an_upstream_table_is_named_by_its_stream_arn(stream_arn: str, refused: bool) -> None:
+    validator = str(schedule_questions()["dynamodb_stream_arn"]["validator"])
+    message = rendered(validator, {"dynamodb_stream_arn": stream_arn})
+    assert bool(message) == refused, message
+    if refused:
+        assert "table/orders/stream/2026-01-01T00:00:00.000" in message, message
