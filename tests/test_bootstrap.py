@@ -896,7 +896,8 @@ def test_the_kinesis_stage_manages_its_own_stream_and_its_smoke_test_only_puts_o
             assert bool(deploy.allowing("kinesis:PutRecord", existing)) == (stack.stage == "staging")
             continue
         stream = stack.arn("kinesis", f"stream/{stack.name}-orders")
-        other_stage = stack.arn("kinesis", f"stream/{stack.service}-{'prod' if stack.stage == 'staging' else 'staging'}-orders")
+        other = "prod" if stack.stage == "staging" else "staging"
+        other_stage = stack.arn("kinesis", f"stream/{stack.service}-{other}-orders")
         for action in ("kinesis:CreateStream", "kinesis:StartStreamEncryption", "kinesis:DeleteStream"):
             assert execution.allowing(action, stream), f"{execution.name} cannot {action} {stream}"
             assert not execution.allowing(action, other_stage), f"{execution.name} may {action} {other_stage}"
