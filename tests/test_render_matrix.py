@@ -201,8 +201,8 @@ def test_the_matrix_is_every_source_with_every_database_copier_yml_offers(tmp_pa
 
 
 def test_a_choice_without_its_slot_folder_is_named() -> None:
-    assert missing_slots({"event_source": "kinesis", "database": "none"}) == [
-        "copier.yml offers event_source=kinesis but template/_slots/sources/kinesis/ does not exist: "
+    assert missing_slots({"event_source": "kafka", "database": "none"}) == [
+        "copier.yml offers event_source=kafka but template/_slots/sources/kafka/ does not exist: "
         "add the folder (template/_slots/README.md says what goes in it) or remove the choice"
     ]
     # Every choice copier.yml offers today has its folder.
