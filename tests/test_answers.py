@@ -374,3 +374,71 @@ def test_a_function_url_is_reserved_by_default_and_its_auth_asked_only_for_it(co
     assert queue.exit_code == 0, queue.exception
     assert "function_url_auth" not in queue.answers
     assert queue.answers["reserved_concurrency"] == 0
+
+
+# ---------------------------------------------------------------- kinesis
+@pytest.mark.parametrize(
+    ("stream_arn", "refused"),
+    [
+        ("", False),
+        ("arn:aws:kinesis:us-east-1:123456789012:stream/orders", False),
+        ("arn:aws-us-gov:kinesis:us-gov-west-1:123456789012:stream/orders.v2_x-1", False),
+        ("orders", True),
+        ("arn:aws:kinesis:us-east-1:123456789012:stream/orders/consumer/lambda:1700000000", True),
+        ("arn:aws:sqs:us-east-1:123456789012:orders", True),
+        ("arn:aws:kinesis:us-east-1:1234:stream/orders", True),
+    ],
+)
+def test_an_existing_kinesis_stream_is_named_by_its_data_stream_arn(stream_arn: str, refused: bool) -> None:
+    validator = str(schedule_questions()["kinesis_stream_arn"]["validator"])
+    message = rendered(validator, {"kinesis_stream_arn": stream_arn})
+    assert bool(message) == refused, message
+    if refused:
+        assert "arn:aws:kinesis:us-east-1:123456789012:stream/orders" in message, message
+
+
+@pytest.mark.parametrize(
+    ("stream_arn", "key_arn", "allowed"),
+    [
+        ("", "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", "only for an existing"),
+        ("arn:aws:kinesis:us-east-1:123456789012:stream/orders", "alias/orders", "a key id, not an alias"),
+    ],
+)
+def test_a_stream_key_is_a_key_arn_of_an_existing_stream(stream_arn: str, key_arn: str, allowed: str) -> None:
+    validator = str(schedule_questions()["kinesis_stream_key_arn"]["validator"])
+    message = rendered(validator, {"kinesis_stream_arn": stream_arn, "kinesis_stream_key_arn": key_arn})
+    assert allowed in message, message
+
+
+def test_a_kinesis_consumer_with_postgres_gets_a_time_reserve_per_record(copie: Any) -> None:
+    result = copie.copy(extra_answers={"event_source": "kinesis", "database": "postgres", "timeout_seconds": 20})
+    assert result.exit_code == -1
+    assert "timeout_seconds must be at least 24 for event_source=kinesis" in str(result.exception)
+
+
+def test_kinesis_questions_are_asked_only_for_kinesis(copie: Any) -> None:
+    queue_worker = copie.copy(extra_answers={"event_source": "sqs", "database": "none"})
+    assert queue_worker.exit_code == 0, queue_worker.exception
+    assert "kinesis_stream_arn" not in (queue_worker.project_dir / ".copier-answers.yml").read_text()
+    consumer = copie.copy(extra_answers={"event_source": "kinesis", "database": "none"})
+    assert consumer.exit_code == 0, consumer.exception
+    assert consumer.answers["kinesis_stream_arn"] == ""
+
+
+# ---------------------------------------------------------------- dynamodb_stream
+@pytest.mark.parametrize(
+    ("stream_arn", "refused"),
+    [
+        ("", False),
+        ("arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2026-01-01T00:00:00.000", False),
+        ("arn:aws:dynamodb:us-east-1:123456789012:table/orders", True),
+        ("arn:aws:kinesis:us-east-1:123456789012:stream/orders", True),
+        ("orders", True),
+    ],
+)
+def test_an_upstream_table_is_named_by_its_stream_arn(stream_arn: str, refused: bool) -> None:
+    validator = str(schedule_questions()["dynamodb_stream_arn"]["validator"])
+    message = rendered(validator, {"dynamodb_stream_arn": stream_arn})
+    assert bool(message) == refused, message
+    if refused:
+        assert "table/orders/stream/2026-01-01T00:00:00.000" in message, message

@@ -183,6 +183,10 @@ class Resolver:
             return self.stack.arn("dynamodb", f"table/{self(properties['TableName'])}")
         if resource["Type"] == "AWS::SQS::Queue" and attribute == "Arn":
             return self.stack.arn("sqs", self(properties["QueueName"]))
+        if resource["Type"] == "AWS::DynamoDB::Table" and attribute == "StreamArn":
+            return self.stack.arn("dynamodb", f"table/{self(properties['TableName'])}/stream/2026-01-01T00:00:00.000")
+        if resource["Type"] == "AWS::Kinesis::Stream" and attribute == "Arn":
+            return self.stack.arn("kinesis", f"stream/{self(properties['Name'])}")
         if resource["Type"] == "AWS::Logs::LogGroup" and attribute == "Arn":
             return self.stack.arn("logs", f"log-group:{self(properties['LogGroupName'])}:*")
         return f"{name}.{attribute}"
@@ -770,8 +774,8 @@ def test_the_api_smoke_test_signs_as_a_role_limited_to_its_own_api(service: Serv
 
 
 def test_the_sqs_smoke_test_may_read_what_proves_an_order_was_processed(service: Service) -> None:
-    if service.answers["event_source"] != "sqs":
-        pytest.skip("only the SQS smoke test reads what the function stored")
+    if service.answers["event_source"] not in ("sqs", "kinesis", "dynamodb_stream"):
+        pytest.skip("only the SQS and stream smoke tests read what the function stored")
     for stage in bootstraps(service):
         stack, deploy = stage.stack, stage.deploy
         if service.answers["database"] == "postgres":
@@ -884,6 +888,31 @@ def test_the_s3_stage_manages_its_own_bucket_and_its_smoke_test_touches_only_inc
         assert not deploy.allowing("s3:PutObject", f"{bucket}/processed/e2e/ord-1.json"), "it may forge an outcome"
         assert not deploy.allowing("s3:GetObject", f"{bucket}/rejected/ord-1.json")
         assert not deploy.allowing("s3:DeleteObject", upload)
+
+
+def test_the_kinesis_stage_manages_its_own_stream_and_its_smoke_test_only_puts_on_it(service: Service) -> None:
+    if service.answers["event_source"] != "kinesis":
+        pytest.skip("only a kinesis service has an orders stream")
+    existing = service.answers.get("kinesis_stream_arn")
+    for stage in bootstraps(service):
+        stack, deploy, execution = stage.stack, stage.deploy, stage.execution
+        if existing:
+            # The owner's stream: the stack reads it through the function's role and never manages it.
+            for action in ("kinesis:CreateStream", "kinesis:DeleteStream", "kinesis:AddTagsToStream"):
+                assert not execution.allowing(action, existing), f"{execution.name} may {action} {existing}"
+            assert bool(deploy.allowing("kinesis:PutRecord", existing)) == (stack.stage == "staging")
+            continue
+        stream = stack.arn("kinesis", f"stream/{stack.name}-orders")
+        other = "prod" if stack.stage == "staging" else "staging"
+        other_stage = stack.arn("kinesis", f"stream/{stack.service}-{other}-orders")
+        for action in ("kinesis:CreateStream", "kinesis:StartStreamEncryption", "kinesis:DeleteStream"):
+            assert execution.allowing(action, stream), f"{execution.name} cannot {action} {stream}"
+            assert not execution.allowing(action, other_stage), f"{execution.name} may {action} {other_stage}"
+        # CloudFormation manages the stream, never the records on it; only the smoke test puts one.
+        for action in ("kinesis:PutRecord", "kinesis:GetRecords"):
+            assert not execution.allowing(action, stream), f"{execution.name} may {action}"
+        assert bool(deploy.allowing("kinesis:PutRecord", stream)) == (stack.stage == "staging")
+        assert not deploy.allowing("kinesis:PutRecord", other_stage)
 
 
 # ---------------------------------------------------------------- 3. no import, stage-scoped ids

@@ -96,6 +96,16 @@ VARIANTS = [
         "function_url-none-aws-iam",
         {"event_source": "function_url", "database": "none", "function_url_auth": "AWS_IAM"},
     ),
+    # The owner's stream, in another account, encrypted with a customer-managed key.
+    Combination(
+        "kinesis-dynamodb-existing-stream",
+        {
+            "event_source": "kinesis",
+            "database": "dynamodb",
+            "kinesis_stream_arn": "arn:aws:kinesis:us-east-1:210987654321:stream/orders",
+            "kinesis_stream_key_arn": "arn:aws:kms:us-east-1:210987654321:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        },
+    ),
 ]
 MATRIX = [*every_source_and_database(), *VARIANTS]
 
@@ -196,8 +206,8 @@ def test_the_matrix_is_every_source_with_every_database_copier_yml_offers(tmp_pa
 
 
 def test_a_choice_without_its_slot_folder_is_named() -> None:
-    assert missing_slots({"event_source": "kinesis", "database": "none"}) == [
-        "copier.yml offers event_source=kinesis but template/_slots/sources/kinesis/ does not exist: "
+    assert missing_slots({"event_source": "kafka", "database": "none"}) == [
+        "copier.yml offers event_source=kafka but template/_slots/sources/kafka/ does not exist: "
         "add the folder (template/_slots/README.md says what goes in it) or remove the choice"
     ]
     # Every choice copier.yml offers today has its folder.
@@ -423,12 +433,15 @@ OPTIONAL_MODULES = {
     "scheduled_run.py": ("event_source", {"schedule"}),
     "sns_notification.py": ("event_source", {"sns"}),
     "order_placed_event.py": ("event_source", {"eventbridge"}),
-    "failures.py": ("event_source", {"sns", "eventbridge", "schedule", "s3"}),
-    "scripts/redrive.py": ("event_source", {"sns", "eventbridge", "schedule", "s3"}),
+    "failures.py": ("event_source", {"sns", "eventbridge", "schedule", "s3", "kinesis", "dynamodb_stream"}),
+    "scripts/redrive.py": ("event_source", {"sns", "eventbridge", "schedule", "s3", "kinesis", "dynamodb_stream"}),
     "tests/integration/test_failure_queue.py": ("event_source", {"sns", "eventbridge", "schedule", "s3"}),
     "tests/readiness/test_async_contract.py": ("event_source", {"sns", "eventbridge", "schedule", "s3"}),
     "s3_objects.py": ("event_source", {"s3"}),
     "events/documents.json": ("event_source", {"s3"}),
+    "stream_batch.py": ("event_source", {"kinesis", "dynamodb_stream"}),
+    "dynamodb_stream_records.py": ("event_source", {"dynamodb_stream"}),
+    "kinesis_records.py": ("event_source", {"kinesis"}),
     "restore_hooks.py": ("cold_start", {"snapstart"}),
     "database.py": ("database", {"postgres"}),
     "migrate.py": ("database", {"postgres"}),
