@@ -474,6 +474,9 @@ ACTIONS_WITHOUT_A_RESOURCE = frozenset(
 # works only on "*" (Lambda developer guide, "Configuring VPC access"). Only postgres services are
 # in a VPC; the other network-interface actions take the account's EC2 ARNs.
 VPC_ACTIONS_WITHOUT_A_RESOURCE = frozenset({"ec2:DescribeNetworkInterfaces"})
+# Lambda's DynamoDB stream poller lists streams with the function's role (the managed
+# AWSLambdaDynamoDBExecutionRole, AWS's example policy); ListStreams takes no resource.
+STREAM_ACTIONS_WITHOUT_A_RESOURCE = {"dynamodb_stream": frozenset({"dynamodb:ListStreams"})}
 
 
 def test_only_actions_without_a_resource_are_granted_on_every_resource(service: Service) -> None:
@@ -489,6 +492,7 @@ def test_only_actions_without_a_resource_are_granted_on_every_resource(service: 
     }
     in_vpc = service.answers["database"] == "postgres"
     allowed = ACTIONS_WITHOUT_A_RESOURCE | (VPC_ACTIONS_WITHOUT_A_RESOURCE if in_vpc else frozenset())
+    allowed |= STREAM_ACTIONS_WITHOUT_A_RESOURCE.get(service.answers["event_source"], frozenset())
     assert {action for _, action in on_every_resource} <= allowed, sorted(on_every_resource)
     if in_vpc:
         # Each role of a function in the VPC: the service's and its migrations'.
