@@ -246,13 +246,6 @@ def test_an_eventbridge_source_is_asked_with_a_default_from_the_service_and_only
     assert "eventbridge_source" not in (queue_worker / ".copier-answers.yml").read_text()
 
 
-def schedule_questions() -> dict[str, Any]:
-    questions: dict[str, Any] = yaml.safe_load(
-        (Path(__file__).resolve().parent.parent / "copier.yml").read_text(encoding="utf-8")
-    )
-    return questions
-
-
 def rendered(expression: str, answers: dict[str, Any]) -> str:
     """A copier.yml expression rendered with copier's own filters (jinja2-ansible-filters)."""
     environment = jinja2.Environment(extensions=["jinja2_ansible_filters.AnsibleCoreFiltersExtension"])
@@ -285,7 +278,7 @@ def rendered(expression: str, answers: dict[str, Any]) -> str:
 )
 def test_a_schedule_scheduler_or_the_missed_run_alarm_cannot_take_is_refused(expression: str, refusal: str) -> None:
     """Scheduler's cron has six fields and a "?"; the missed-run alarm can watch at most 7 days."""
-    validator = str(schedule_questions()["schedule_expression"]["validator"])
+    validator = str(QUESTIONS["schedule_expression"]["validator"])
     message = rendered(validator, {"schedule_expression": expression, "database": "none"})
     assert (refusal in message) if refusal else not message, message
 
@@ -301,7 +294,7 @@ def test_a_schedule_scheduler_or_the_missed_run_alarm_cannot_take_is_refused(exp
     ],
 )
 def test_the_missed_run_alarm_watches_the_schedules_interval(expression: str, interval: int) -> None:
-    default = str(schedule_questions()["schedule_interval_seconds"]["default"])
+    default = str(QUESTIONS["schedule_interval_seconds"]["default"])
     assert rendered(default, {"event_source": "schedule", "schedule_expression": expression}) == str(interval)
 
 
@@ -320,7 +313,7 @@ def test_the_missed_run_alarm_watches_the_schedules_interval(expression: str, in
     ],
 )
 def test_the_schedule_timezone_must_be_an_iana_name(timezone: str, refused: bool) -> None:
-    validator = str(schedule_questions()["schedule_timezone"]["validator"])
+    validator = str(QUESTIONS["schedule_timezone"]["validator"])
     message = rendered(validator, {"schedule_timezone": timezone, "database": "none"})
     assert bool(message) == refused, message
 
@@ -344,7 +337,7 @@ def test_the_schedule_timezone_must_be_an_iana_name(timezone: str, refused: bool
 )
 def test_a_daily_report_is_scheduled_once_a_day(database: str, expression: str, refused: bool) -> None:
     """Each run reports the day before it: rate(2 days) would skip a day, an hourly run reread one 24 times."""
-    validator = str(schedule_questions()["schedule_expression"]["validator"])
+    validator = str(QUESTIONS["schedule_expression"]["validator"])
     message = rendered(validator, {"schedule_expression": expression, "database": database})
     assert bool(message) == refused, message
     if refused:
@@ -356,7 +349,7 @@ def test_a_daily_report_is_scheduled_once_a_day(database: str, expression: str, 
 @pytest.mark.parametrize(("timezone", "refused"), [("UTC", False), ("Europe/London", True), ("Etc/GMT+5", True)])
 def test_a_daily_report_runs_on_a_utc_schedule(database: str, timezone: str, refused: bool) -> None:
     """In a zone with daylight saving one UTC day a year is never reported and another twice."""
-    validator = str(schedule_questions()["schedule_timezone"]["validator"])
+    validator = str(QUESTIONS["schedule_timezone"]["validator"])
     message = rendered(validator, {"schedule_timezone": timezone, "database": database})
     assert bool(message) == refused, message
     if refused:
@@ -376,25 +369,39 @@ def test_a_function_url_is_reserved_by_default_and_its_auth_asked_only_for_it(co
     assert queue.answers["reserved_concurrency"] == 0
 
 
-# ---------------------------------------------------------------- kinesis
+# ---------------------------------------------------------------- kinesis, dynamodb_stream
+KINESIS_EXAMPLE = "arn:aws:kinesis:us-east-1:123456789012:stream/orders"
+DYNAMODB_STREAM_EXAMPLE = "arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2026-01-01T00:00:00.000"
+
+
+# An existing stream is named by its ARN; a refusal shows an ARN of the right kind.
 @pytest.mark.parametrize(
-    ("stream_arn", "refused"),
+    ("question", "stream_arn", "refused", "example"),
     [
-        ("", False),
-        ("arn:aws:kinesis:us-east-1:123456789012:stream/orders", False),
-        ("arn:aws-us-gov:kinesis:us-gov-west-1:123456789012:stream/orders.v2_x-1", False),
-        ("orders", True),
-        ("arn:aws:kinesis:us-east-1:123456789012:stream/orders/consumer/lambda:1700000000", True),
-        ("arn:aws:sqs:us-east-1:123456789012:orders", True),
-        ("arn:aws:kinesis:us-east-1:1234:stream/orders", True),
+        ("kinesis_stream_arn", "", False, KINESIS_EXAMPLE),
+        ("kinesis_stream_arn", KINESIS_EXAMPLE, False, KINESIS_EXAMPLE),
+        (
+            "kinesis_stream_arn",
+            "arn:aws-us-gov:kinesis:us-gov-west-1:123456789012:stream/orders.v2_x-1",
+            False,
+            KINESIS_EXAMPLE,
+        ),
+        ("kinesis_stream_arn", "orders", True, KINESIS_EXAMPLE),
+        ("kinesis_stream_arn", f"{KINESIS_EXAMPLE}/consumer/lambda:1700000000", True, KINESIS_EXAMPLE),
+        ("kinesis_stream_arn", "arn:aws:sqs:us-east-1:123456789012:orders", True, KINESIS_EXAMPLE),
+        ("kinesis_stream_arn", "arn:aws:kinesis:us-east-1:1234:stream/orders", True, KINESIS_EXAMPLE),
+        ("dynamodb_stream_arn", "", False, DYNAMODB_STREAM_EXAMPLE),
+        ("dynamodb_stream_arn", DYNAMODB_STREAM_EXAMPLE, False, DYNAMODB_STREAM_EXAMPLE),
+        ("dynamodb_stream_arn", "arn:aws:dynamodb:us-east-1:123456789012:table/orders", True, DYNAMODB_STREAM_EXAMPLE),
+        ("dynamodb_stream_arn", KINESIS_EXAMPLE, True, DYNAMODB_STREAM_EXAMPLE),
+        ("dynamodb_stream_arn", "orders", True, DYNAMODB_STREAM_EXAMPLE),
     ],
 )
-def test_an_existing_kinesis_stream_is_named_by_its_data_stream_arn(stream_arn: str, refused: bool) -> None:
-    validator = str(schedule_questions()["kinesis_stream_arn"]["validator"])
-    message = rendered(validator, {"kinesis_stream_arn": stream_arn})
+def test_an_existing_stream_is_named_by_its_arn(question: str, stream_arn: str, refused: bool, example: str) -> None:
+    message = rendered(str(QUESTIONS[question]["validator"]), {question: stream_arn})
     assert bool(message) == refused, message
     if refused:
-        assert "arn:aws:kinesis:us-east-1:123456789012:stream/orders" in message, message
+        assert example in message, message
 
 
 @pytest.mark.parametrize(
@@ -405,7 +412,7 @@ def test_an_existing_kinesis_stream_is_named_by_its_data_stream_arn(stream_arn: 
     ],
 )
 def test_a_stream_key_is_a_key_arn_of_an_existing_stream(stream_arn: str, key_arn: str, allowed: str) -> None:
-    validator = str(schedule_questions()["kinesis_stream_key_arn"]["validator"])
+    validator = str(QUESTIONS["kinesis_stream_key_arn"]["validator"])
     message = rendered(validator, {"kinesis_stream_arn": stream_arn, "kinesis_stream_key_arn": key_arn})
     assert allowed in message, message
 
@@ -423,22 +430,3 @@ def test_kinesis_questions_are_asked_only_for_kinesis(copie: Any) -> None:
     consumer = copie.copy(extra_answers={"event_source": "kinesis", "database": "none"})
     assert consumer.exit_code == 0, consumer.exception
     assert consumer.answers["kinesis_stream_arn"] == ""
-
-
-# ---------------------------------------------------------------- dynamodb_stream
-@pytest.mark.parametrize(
-    ("stream_arn", "refused"),
-    [
-        ("", False),
-        ("arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2026-01-01T00:00:00.000", False),
-        ("arn:aws:dynamodb:us-east-1:123456789012:table/orders", True),
-        ("arn:aws:kinesis:us-east-1:123456789012:stream/orders", True),
-        ("orders", True),
-    ],
-)
-def test_an_upstream_table_is_named_by_its_stream_arn(stream_arn: str, refused: bool) -> None:
-    validator = str(schedule_questions()["dynamodb_stream_arn"]["validator"])
-    message = rendered(validator, {"dynamodb_stream_arn": stream_arn})
-    assert bool(message) == refused, message
-    if refused:
-        assert "table/orders/stream/2026-01-01T00:00:00.000" in message, message
